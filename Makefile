@@ -1,0 +1,73 @@
+# Two commands on a fresh machine with only Python: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+
+# Services used by `make test` (CI starts them in .ci/run).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+# Demo shop: size, seed and the last day of its history (defaults to today).
+DEMO_CUSTOMERS ?= 5000
+DEMO_DAYS ?= 730
+DEMO_SEED ?= 42
+DEMO_END ?= $(shell date -u +%F)
+DEMO_SERVE ?= 1
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+
+.PHONY: install demo serve test test-pg test-smoke lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet ".[dev]"
+	touch $@
+
+demo: export DEBUG = 1
+demo: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) generate_shop --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
+		--seed $(DEMO_SEED) --end $(DEMO_END) --if-empty
+	$(MANAGE) create_demo_users
+	@if [ "$(DEMO_SERVE)" = "1" ]; then $(MAKE) --no-print-directory serve; \
+	else echo "Demo ready (DEMO_SERVE=0: not serving). Start it with: make serve"; fi
+
+# The web app with a real Celery worker and beat on the configured broker (the embedded
+# filesystem broker by default); Ctrl-C stops all three.
+serve: export DEBUG ?= 1
+serve: install
+	@echo "Console: http://$(DEMO_HOST):$(DEMO_PORT)/admin/  (logins printed by create_demo_users)"
+	@trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/celery -A retention worker --loglevel INFO --concurrency 2 & \
+	$(BIN)/celery -A retention beat --loglevel INFO & \
+	$(MANAGE) runserver $(DEMO_HOST):$(DEMO_PORT)
+
+test: install test-pg test-smoke
+
+test-pg:
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(BIN)/pytest -q
+
+# The smoke subset on the embedded default, so it cannot rot.
+test-smoke:
+	DATABASE_URL=sqlite:///$(CURDIR)/var/smoke.sqlite3 CELERY_BROKER_URL=filesystem:// \
+		$(BIN)/pytest -q -m smoke -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Benchmarks print numbers; they are not tests. They use PostgreSQL unless DATABASE_URL says otherwise.
+bench: install
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python bench/generate.py
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""The staff roles and what each may do.
+
+Applied by data migrations (``sync_roles`` takes the migration's app registry), so a new
+model's permissions reach the roles by adding its codenames here and a migration that
+calls ``sync_roles`` again.
+"""
+
+from __future__ import annotations
+
+ADMIN = "Admin"
+AGENT = "Agent"
+
+# Admins manage everything in the product's own apps plus staff accounts and schedules.
+ADMIN_APPS = ("customers", "retention", "ml", "bots", "django_celery_beat")
+ADMIN_EXTRA = (("auth", "user"), ("auth", "group"), ("authtoken", "token"))
+
+# Agents read shop data; workflow permissions (alerts, interventions) are added with them.
+AGENT_PERMISSIONS = {
+    "customers": ["view_customer", "view_order", "view_orderline", "view_event", "view_product"],
+}
+
+
+def sync_roles(apps, schema_editor=None) -> None:
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after migrate; create them now so the roles can
+    # reference them inside the same migrate run.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+
+    admin_perms = Permission.objects.filter(content_type__app_label__in=ADMIN_APPS)
+    for app_label, model in ADMIN_EXTRA:
+        admin_perms = admin_perms | Permission.objects.filter(
+            content_type__app_label=app_label, content_type__model=model
+        )
+    admin, _ = Group.objects.get_or_create(name=ADMIN)
+    admin.permissions.set(admin_perms)
+
+    agent, _ = Group.objects.get_or_create(name=AGENT)
+    agent_perms = Permission.objects.none()
+    for app_label, codenames in AGENT_PERMISSIONS.items():
+        agent_perms = agent_perms | Permission.objects.filter(
+            content_type__app_label=app_label, codename__in=codenames
+        )
+    agent.permissions.set(agent_perms)

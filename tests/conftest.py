@@ -1,0 +1,57 @@
+"""Shared fixtures. The real services must be up: a test run that cannot reach them fails
+at once instead of skipping, so a green run always means PostgreSQL and Redis were used."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from retention.roles import ADMIN, AGENT
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith("redis://"):
+        import redis
+
+        try:
+            redis.Redis.from_url(broker, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            raise pytest.UsageError(f"Redis at {broker} is not reachable: {exc}") from exc
+
+
+def _staff(username: str, group: str) -> User:
+    user = User.objects.create_user(username=username, password="pw-for-tests", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return _staff("shop-admin", ADMIN)
+
+
+@pytest.fixture
+def agent_user(db) -> User:
+    return _staff("shop-agent", AGENT)
+
+
+def _token_client(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def admin_api(admin_user) -> APIClient:
+    """API client authenticated with an Admin's token."""
+    return _token_client(admin_user)
+
+
+@pytest.fixture
+def agent_api(agent_user) -> APIClient:
+    """API client authenticated with an Agent's token (read-only on shop data)."""
+    return _token_client(agent_user)

@@ -1,0 +1,79 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "prod-like-key-7f3a9c1e5b2d8f4a6c0e9b1d3f5a7c9e2b4d6f8a0c1e3",
+    "ALLOWED_HOSTS": "shop.example.com",
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.smoke
+def test_deploy_check_is_clean_with_production_settings(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={**PRODUCTION_ENV, "RETENTION_VAR_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.smoke
+def test_it_refuses_to_start_without_secret_key_when_not_debugging(tmp_path):
+    result = _manage("check", env={"DEBUG": "0", "RETENTION_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.smoke
+def test_a_bad_boolean_names_the_variable(tmp_path):
+    result = _manage("check", env={"DEBUG": "maybe", "RETENTION_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
+
+
+@pytest.mark.smoke
+def test_the_embedded_default_needs_no_server(tmp_path, monkeypatch):
+    env = {"DEBUG": "1", "RETENTION_VAR_DIR": str(tmp_path)}
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sqlite3 filesystem://" in result.stdout
+    assert (tmp_path / "broker" / "out").is_dir()
+
+
+def test_the_suite_runs_on_postgresql_and_redis():
+    """make test runs the full suite on the real services; this guards against a silent
+    fallback to SQLite or the filesystem broker."""
+    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
