@@ -1,0 +1,93 @@
+import datetime as dt
+
+import pytest
+
+from customers.bulk import copy_rows, reserve_ids
+from customers.models import Customer, Order
+
+
+@pytest.mark.smoke
+def test_copy_rows_keeps_empty_strings_and_nulls_apart(db):
+    written = copy_rows(
+        Customer,
+        [
+            "external_id",
+            "name",
+            "email",
+            "phone",
+            "country",
+            "time_zone",
+            "signup_date",
+            "email_consent",
+            "sms_consent",
+            "webhook_consent",
+            "marketing_opt_out",
+            "attributes",
+            "created_at",
+            "updated_at",
+        ],
+        [
+            (
+                "A",
+                "",
+                "",
+                "",
+                "",
+                "UTC",
+                None,
+                True,
+                False,
+                False,
+                False,
+                "{}",
+                dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            ),
+            (
+                "B",
+                "Bea",
+                "b@example.com",
+                "+49",
+                "DE",
+                "Europe/Berlin",
+                dt.date(2025, 3, 1),
+                False,
+                True,
+                False,
+                False,
+                '{"tier": "gold"}',
+                dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            ),
+        ],
+    )
+    assert written == 2
+    a, b = Customer.objects.order_by("external_id")
+    assert a.name == "" and a.signup_date is None and a.email_consent
+    assert b.signup_date == dt.date(2025, 3, 1) and b.attributes == {"tier": "gold"}
+
+
+@pytest.mark.smoke
+def test_reserved_ids_let_children_reference_parents_written_in_the_same_pass(db):
+    customer = Customer.objects.create(external_id="C1")
+    ids = reserve_ids(Order, 3)
+    assert len(set(ids)) == 3
+    when = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    copy_rows(
+        Order,
+        [
+            "id",
+            "external_id",
+            "customer_id",
+            "placed_at",
+            "status",
+            "total",
+            "currency",
+            "sales_channel",
+        ],
+        [(i, f"O{i}", customer.id, when, "paid", 10, "EUR", "web") for i in ids],
+    )
+    # A later ordinary insert must not collide with the reserved block.
+    later = Order.objects.create(external_id="late", customer=customer, placed_at=when, total=1)
+    assert later.id not in ids
+    assert Order.objects.count() == 4
