@@ -64,10 +64,14 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Benchmarks print numbers; they are not tests. They use PostgreSQL unless DATABASE_URL says otherwise.
+# Benchmarks print numbers; they are not tests. They run on their own PostgreSQL database.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
+
 bench: install
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python bench/generate.py
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python bench/ingest.py
+	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 \
+		|| psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE bench"
+	DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=1 $(BIN)/python bench/generate.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=1 $(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Ingest throughput on the configured database (PostgreSQL unless DATABASE_URL says otherwise).
+
+Prints orders per second for `import_transactions` (CSV path, target >= 50,000/s) and for the
+bulk orders API (target >= 5,000/s). Run with `make bench` or:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/ingest.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv-orders", type=int, default=1_000_000)
+    parser.add_argument("--api-orders", type=int, default=50_000)
+    args = parser.parse_args()
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+    from ingest_api import bench_api
+    from ingest_csv import bench_transactions
+
+    csv_rate = bench_transactions(orders=args.csv_orders)
+    api_rate = bench_api(orders=args.api_orders)
+    print(f"import_transactions: {csv_rate:,.0f} orders/s  (target >= 50,000)")
+    print(f"bulk orders API:     {api_rate:,.0f} orders/s  (target >= 5,000)")
+
+
+if __name__ == "__main__":
+    main()
