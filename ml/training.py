@@ -1,0 +1,257 @@
+"""The model zoo: candidates, bounded hyper-parameter search and calibration.
+
+Pure numerics over DataFrames, no Django. The caller (``ml.services``) decides which
+cut-offs feed training and which later cut-off is the holdout; this module never sees the
+holdout. Inside the training data, hyper-parameters are chosen on the *latest* training
+cut-off with models fitted on the earlier ones, so tuning respects time too; only with a
+single training cut-off does it fall back to a split by customer.
+
+Probabilities are calibrated with cross-fitted isotonic (or, on small data, sigmoid)
+regression, because value at risk multiplies them by money and the champion gate checks
+the Brier score.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+BASELINE = "recency_baseline"
+BASELINE_FEATURE = "recency_days"
+N_JOBS = 2
+
+
+@dataclass
+class Dataset:
+    """Stacked feature rows of one or more cut-offs with their labels."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    customer_ids: np.ndarray
+    cutoffs: np.ndarray  # the cut-off date of each row, as numpy datetime64[D]
+
+    def __post_init__(self) -> None:
+        n = len(self.X)
+        if not (len(self.y) == len(self.customer_ids) == len(self.cutoffs) == n):
+            raise ValueError("features, labels, customer ids and cut-offs differ in length")
+
+    def take(self, mask: np.ndarray) -> Dataset:
+        return Dataset(self.X[mask], self.y[mask], self.customer_ids[mask], self.cutoffs[mask])
+
+    def sample(self, rows: int, seed: int) -> Dataset:
+        if len(self.y) <= rows:
+            return self
+        keep = np.zeros(len(self.y), dtype=bool)
+        keep[np.random.default_rng(seed).choice(len(self.y), rows, replace=False)] = True
+        return self.take(keep)
+
+
+@dataclass
+class Candidate:
+    """One algorithm of the zoo: how to build it and the grid it may search."""
+
+    name: str
+    build: Callable[[dict[str, Any], int], BaseEstimator]
+    grid: list[dict[str, Any]]
+    max_rows: int | None = None  # slow learners are fitted on a fixed-seed sample
+    calibrate: bool = True
+
+
+@dataclass
+class TrainedModel:
+    algorithm: str
+    params: dict[str, Any]
+    features: list[str]
+    estimator: Any
+    search: list[dict[str, Any]] = field(default_factory=list)
+    fit_seconds: float = 0.0
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.estimator.predict_proba(X[self.features])[:, 1]
+
+
+def _scaled(model: BaseEstimator) -> Pipeline:
+    # Linear learners and the MLP need finite, comparable inputs; the missing indicators
+    # keep "never reviewed" distinguishable from an average rating.
+    return make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True), StandardScaler(), model
+    )
+
+
+def _log_recency(X: pd.DataFrame) -> np.ndarray:
+    # Module-level (not a lambda) so the fitted pipeline can be pickled into the registry.
+    return np.log1p(np.asarray(X[[BASELINE_FEATURE]], dtype=float))
+
+
+def _recency_only(params: dict[str, Any], seed: int) -> Pipeline:
+    return make_pipeline(
+        FunctionTransformer(_log_recency), SimpleImputer(strategy="median"), LogisticRegression()
+    )
+
+
+def _lightgbm(params: dict[str, Any], seed: int) -> lgb.LGBMClassifier:
+    return lgb.LGBMClassifier(
+        n_estimators=params.get("n_estimators", 300),
+        learning_rate=params.get("learning_rate", 0.05),
+        num_leaves=params["num_leaves"],
+        min_child_samples=params.get("min_child_samples", 50),
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=seed,
+        n_jobs=N_JOBS,
+        verbose=-1,
+    )
+
+
+ZOO: dict[str, Candidate] = {
+    c.name: c
+    for c in [
+        Candidate(BASELINE, _recency_only, [{}], calibrate=False),
+        Candidate(
+            "logistic_regression",
+            lambda p, s: _scaled(LogisticRegression(C=p["C"], max_iter=500)),
+            [{"C": 0.1}, {"C": 1.0}],
+        ),
+        Candidate(
+            "decision_tree",
+            lambda p, s: DecisionTreeClassifier(
+                max_depth=p["max_depth"], min_samples_leaf=100, random_state=s
+            ),
+            [{"max_depth": 4}, {"max_depth": 6}, {"max_depth": 8}],
+        ),
+        Candidate(
+            "random_forest",
+            lambda p, s: RandomForestClassifier(
+                n_estimators=100,
+                max_depth=p["max_depth"],
+                min_samples_leaf=50,
+                max_features="sqrt",
+                n_jobs=N_JOBS,
+                random_state=s,
+            ),
+            [{"max_depth": 8}, {"max_depth": 12}],
+            max_rows=150_000,
+        ),
+        Candidate(
+            "linear_svm",
+            lambda p, s: _scaled(LinearSVC(C=p["C"], dual="auto", random_state=s)),
+            [{"C": 0.05}, {"C": 0.5}],
+            max_rows=200_000,
+        ),
+        Candidate(
+            "mlp",
+            lambda p, s: _scaled(
+                MLPClassifier(
+                    hidden_layer_sizes=p["hidden"],
+                    alpha=1e-3,
+                    early_stopping=True,
+                    max_iter=200,
+                    random_state=s,
+                )
+            ),
+            [{"hidden": (32,)}, {"hidden": (64, 32)}],
+            max_rows=100_000,
+        ),
+        Candidate(
+            "lightgbm",
+            _lightgbm,
+            [{"num_leaves": 15}, {"num_leaves": 31}, {"num_leaves": 63}],
+        ),
+    ]
+}
+ALGORITHMS: tuple[str, ...] = tuple(ZOO)
+
+
+def _scores(model: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)[:, 1]
+    return model.decision_function(X)
+
+
+def _inner_split(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    """Earlier cut-offs to fit, the latest training cut-off to choose hyper-parameters."""
+    latest = data.cutoffs.max()
+    if (data.cutoffs < latest).any():
+        return data.take(data.cutoffs < latest), data.take(data.cutoffs == latest)
+    splitter = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=seed)
+    fit_idx, _ = next(splitter.split(data.X, data.y, groups=data.customer_ids))
+    mask = np.zeros(len(data.y), dtype=bool)
+    mask[fit_idx] = True
+    return data.take(mask), data.take(~mask)
+
+
+def train_candidate(
+    candidate: Candidate,
+    data: Dataset,
+    *,
+    features: Sequence[str],
+    seed: int = 0,
+    search_rows: int = 100_000,
+) -> TrainedModel:
+    """Tune on the inner split, then fit the chosen setting on all training rows and
+    calibrate it with cross-fitted predictions."""
+    started = time.perf_counter()
+    features = [BASELINE_FEATURE] if candidate.name == BASELINE else list(features)
+    search: list[dict[str, Any]] = []
+    best_params = candidate.grid[0]
+    if len(candidate.grid) > 1:
+        fit_part, val_part = _inner_split(data, seed)
+        fit_part = fit_part.sample(min(search_rows, candidate.max_rows or search_rows), seed)
+        best_auc = -1.0
+        for params in candidate.grid:
+            model = candidate.build(params, seed).fit(fit_part.X[features], fit_part.y)
+            auc = float(roc_auc_score(val_part.y, _scores(model, val_part.X[features])))
+            search.append({"params": params, "inner_auc": auc})
+            if auc > best_auc:
+                best_auc, best_params = auc, params
+
+    final = data.sample(candidate.max_rows, seed) if candidate.max_rows else data
+    estimator = candidate.build(best_params, seed)
+    if candidate.calibrate:
+        method = "isotonic" if len(final.y) >= 10_000 else "sigmoid"
+        estimator = CalibratedClassifierCV(estimator, method=method, cv=3, ensemble=False)
+    estimator.fit(final.X[features], final.y)
+    return TrainedModel(
+        algorithm=candidate.name,
+        params=best_params,
+        features=features,
+        estimator=estimator,
+        search=search,
+        fit_seconds=time.perf_counter() - started,
+    )
+
+
+def train_zoo(
+    data: Dataset,
+    *,
+    features: Sequence[str],
+    algorithms: Sequence[str] = ALGORITHMS,
+    seed: int = 0,
+) -> list[TrainedModel]:
+    """Train every requested algorithm; an unknown name is a ValueError, not a skip."""
+    unknown = sorted(set(algorithms) - set(ZOO))
+    if unknown:
+        raise ValueError(f"unknown algorithms: {', '.join(unknown)}; known: {', '.join(ZOO)}")
+    if len(np.unique(data.y)) < 2:
+        raise ValueError("training labels hold only one class; widen the training window")
+    return [train_candidate(ZOO[name], data, features=features, seed=seed) for name in algorithms]

@@ -1,0 +1,117 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import explain, metrics, training
+from ml.training import ALGORITHMS, BASELINE, Dataset
+
+FEATURES = ["recency_days", "orders_90d", "noise"]
+
+
+def make_data(n: int, cutoff: str, seed: int) -> Dataset:
+    """Churn driven by recency (strongly) and recent orders (less); 'noise' is irrelevant."""
+    rng = np.random.default_rng(seed)
+    recency = rng.exponential(60, n)
+    orders = rng.poisson(2, n).astype(float)
+    noise = rng.normal(size=n)
+    logit = -1.5 + 0.03 * recency - 0.4 * orders
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame({"recency_days": recency, "orders_90d": orders, "noise": noise})
+    X.loc[rng.random(n) < 0.05, "orders_90d"] = np.nan  # models must cope with gaps
+    return Dataset(X, y, np.arange(n) + seed * n, np.full(n, np.datetime64(cutoff, "D")))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    train = make_data(6000, "2025-01-01", 1)
+    for later in (make_data(6000, "2025-02-01", 2),):
+        train = Dataset(
+            pd.concat([train.X, later.X], ignore_index=True),
+            np.concatenate([train.y, later.y]),
+            np.concatenate([train.customer_ids, later.customer_ids]),
+            np.concatenate([train.cutoffs, later.cutoffs]),
+        )
+    return training.train_zoo(train, features=FEATURES, seed=0), make_data(5000, "2025-04-01", 3)
+
+
+def test_every_algorithm_of_the_zoo_trains_and_beats_chance(trained):
+    models, holdout = trained
+    assert [m.algorithm for m in models] == list(ALGORITHMS)
+    for model in models:
+        p = model.predict_proba(holdout.X)
+        assert p.shape == (len(holdout.y),)
+        assert np.all((p >= 0) & (p <= 1))
+        assert metrics.evaluate(holdout.y, p)["auc"] > 0.7, model.algorithm
+
+
+def test_hyper_parameters_are_chosen_on_the_latest_training_cut_off(trained):
+    models, _ = trained
+    lgbm = next(m for m in models if m.algorithm == "lightgbm")
+    assert len(lgbm.search) == 3
+    assert lgbm.params in [s["params"] for s in lgbm.search]
+    best = max(lgbm.search, key=lambda s: s["inner_auc"])
+    assert lgbm.params == best["params"]
+
+
+def test_calibrated_models_are_close_to_the_observed_churn_rate(trained):
+    models, holdout = trained
+    for model in models:
+        p = model.predict_proba(holdout.X)
+        assert abs(p.mean() - holdout.y.mean()) < 0.05, model.algorithm
+
+
+def test_the_baseline_only_looks_at_recency(trained):
+    models, holdout = trained
+    baseline = next(m for m in models if m.algorithm == BASELINE)
+    assert baseline.features == ["recency_days"]
+    shuffled = holdout.X.assign(orders_90d=0.0, noise=99.0)
+    assert np.allclose(baseline.predict_proba(holdout.X), baseline.predict_proba(shuffled))
+
+
+def test_trained_models_survive_pickling_for_the_registry(trained):
+    models, holdout = trained
+    for model in models:
+        clone = pickle.loads(pickle.dumps(model))
+        assert np.allclose(clone.predict_proba(holdout.X), model.predict_proba(holdout.X))
+
+
+def test_each_model_explains_recency_as_the_main_reason_for_long_silent_customers(trained):
+    models, holdout = trained
+    reference = holdout.X.median()
+    silent = holdout.X.assign(recency_days=400.0, orders_90d=0.0)
+    for model in models:
+        contrib = explain.contributions(model, silent, reference=reference)
+        assert contrib.shape == (len(silent), len(model.features))
+        top = explain.top_reasons(contrib, model.features, k=1)
+        share = np.mean([bool(r) and r[0][0] == "recency_days" for r in top])
+        assert share > 0.8, (model.algorithm, share)
+
+
+def test_lightgbm_contributions_add_up_to_its_raw_score(trained):
+    models, holdout = trained
+    lgbm = next(m for m in models if m.algorithm == "lightgbm")
+    inner = explain._uncalibrated(lgbm.estimator)
+    full = inner.predict(holdout.X[FEATURES], pred_contrib=True)
+    raw = inner.predict(holdout.X[FEATURES], raw_score=True)
+    assert np.allclose(full.sum(axis=1), raw)
+
+
+def test_it_refuses_unknown_algorithms():
+    with pytest.raises(ValueError, match="unknown algorithms: xgboost"):
+        training.train_zoo(
+            make_data(100, "2025-01-01", 1), features=FEATURES, algorithms=["xgboost"]
+        )
+
+
+def test_metrics_report_lift_capture_and_calibration():
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0] * 10)
+    p = np.where(y == 1, 0.9, 0.1)
+    m = metrics.evaluate(y, p, threshold=0.5)
+    assert m["auc"] == 1.0 and m["precision"] == 1.0 and m["recall"] == 1.0
+    assert m["top_decile_lift"] == pytest.approx(5.0)
+    assert m["top_decile_capture"] == pytest.approx(0.5)
+    assert len(m["calibration"]) == 10
+    with pytest.raises(ValueError, match="both churned and retained"):
+        metrics.evaluate(np.zeros(5), np.zeros(5))
