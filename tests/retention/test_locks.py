@@ -1,0 +1,38 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from retention.locks import job_lock, lock_acquire, lock_release
+from retention.models import JobLock
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.mark.smoke
+def test_a_second_run_is_refused_while_the_first_holds_the_lease(db):
+    with job_lock("nightly", ttl=HOUR) as first, job_lock("nightly", ttl=HOUR) as second:
+        assert first and not second
+    with job_lock("nightly", ttl=HOUR) as third:
+        assert third
+
+
+def test_different_jobs_do_not_block_each_other(db):
+    with job_lock("score", ttl=HOUR) as a, job_lock("train", ttl=HOUR) as b:
+        assert a and b
+
+
+def test_an_expired_lease_of_a_dead_worker_is_taken_over(db):
+    stale = lock_acquire(name="score", ttl=HOUR)
+    JobLock.objects.filter(name="score").update(expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = lock_acquire(name="score", ttl=HOUR)
+    assert fresh and fresh != stale
+    # The dead worker waking up must not release the new holder's lease.
+    lock_release(name="score", token=stale)
+    assert lock_acquire(name="score", ttl=HOUR) is None
+
+
+def test_the_lease_is_released_when_the_job_fails(db):
+    with pytest.raises(RuntimeError), job_lock("score", ttl=HOUR):
+        raise RuntimeError("boom")
+    assert not JobLock.objects.exists()
