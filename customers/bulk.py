@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import pandas as pd
 from django.db import connection
 from django.db.models import Model
 
 _SQLITE_BATCH = 50_000
+_FRAME_CHUNK = 200_000
 
 
 def is_postgres() -> bool:
@@ -47,6 +49,34 @@ def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequenc
             cursor.executemany(sql, batch)
             written += len(batch)
     return written
+
+
+def copy_frame(model: type[Model], frame: pd.DataFrame) -> int:
+    """Write a column-wise frame (columns named by database column) into ``model``'s table.
+
+    The vectorised twin of :func:`copy_rows` for generators and importers that hold
+    millions of rows as numpy columns: on PostgreSQL the frame is rendered to CSV in
+    chunks by pandas (C speed) and streamed through COPY, avoiding a Python call per row.
+    NaN/None become NULL; empty strings stay empty strings.
+    """
+    if frame.empty:
+        return 0
+    if not is_postgres():
+        objects = frame.astype(object)
+        for name in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[name]):
+                # sqlite3 adapts datetime, not its pandas subclass.
+                objects[name] = [ts.to_pydatetime() if pd.notna(ts) else None for ts in frame[name]]
+        rows = objects.where(frame.notna(), None).itertuples(index=False)
+        return copy_rows(model, list(frame.columns), rows)
+    table = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in frame.columns)
+    sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for start in range(0, len(frame), _FRAME_CHUNK):
+            chunk = frame.iloc[start : start + _FRAME_CHUNK]
+            copy.write(chunk.to_csv(header=False, index=False, na_rep="\\N"))
+    return len(frame)
 
 
 def reserve_ids(model: type[Model], count: int) -> list[int]:
