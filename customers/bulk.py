@@ -62,13 +62,8 @@ def copy_frame(model: type[Model], frame: pd.DataFrame) -> int:
     if frame.empty:
         return 0
     if not is_postgres():
-        objects = frame.astype(object)
-        for name in frame.columns:
-            if pd.api.types.is_datetime64_any_dtype(frame[name]):
-                # sqlite3 adapts datetime, not its pandas subclass.
-                objects[name] = [ts.to_pydatetime() if pd.notna(ts) else None for ts in frame[name]]
-        rows = objects.where(frame.notna(), None).itertuples(index=False)
-        return copy_rows(model, list(frame.columns), rows)
+        columns = [_python_values(column) for _, column in frame.items()]
+        return copy_rows(model, list(frame.columns), zip(*columns, strict=True))
     table = connection.ops.quote_name(model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in frame.columns)
     sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
@@ -77,6 +72,13 @@ def copy_frame(model: type[Model], frame: pd.DataFrame) -> int:
             chunk = frame.iloc[start : start + _FRAME_CHUNK]
             copy.write(chunk.to_csv(header=False, index=False, na_rep="\\N"))
     return len(frame)
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """One column as plain Python values, which is all sqlite3 knows how to bind."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return [None if pd.isna(ts) else ts.to_pydatetime() for ts in column]
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def reserve_ids(model: type[Model], count: int) -> list[int]:
