@@ -82,6 +82,7 @@ class TrainedModel:
     features: list[str]
     estimator: Any
     search: list[dict[str, Any]] = field(default_factory=list)
+    validation_auc: float = float("nan")  # of the chosen setting on the inner validation
     fit_seconds: float = 0.0
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -212,11 +213,13 @@ def train_candidate(
     calibrate it with cross-fitted predictions."""
     started = time.perf_counter()
     features = [BASELINE_FEATURE] if candidate.name == BASELINE else list(features)
+    # Even a single setting is validated: the inner AUC is how algorithms are compared
+    # without looking at any later labels (backtest's would-be champion).
     search: list[dict[str, Any]] = []
-    best_params = candidate.grid[0]
-    if len(candidate.grid) > 1:
-        fit_part, val_part = _inner_split(data, seed)
-        fit_part = fit_part.sample(min(search_rows, candidate.max_rows or search_rows), seed)
+    best_params, best_auc = candidate.grid[0], float("nan")
+    fit_part, val_part = _inner_split(data, seed)
+    fit_part = fit_part.sample(min(search_rows, candidate.max_rows or search_rows), seed)
+    if len(np.unique(fit_part.y)) == 2 and len(np.unique(val_part.y)) == 2:
         best_auc = -1.0
         for params in candidate.grid:
             model = candidate.build(params, seed).fit(fit_part.X[features], fit_part.y)
@@ -237,6 +240,7 @@ def train_candidate(
         features=features,
         estimator=estimator,
         search=search,
+        validation_auc=best_auc,
         fit_seconds=time.perf_counter() - started,
     )
 
