@@ -1,0 +1,50 @@
+"""Population stability index between the training population and a scoring run.
+
+PSI = sum over bins of (actual - expected) * ln(actual / expected). Bins are the training
+deciles of each column plus one bin for missing values, so a feature that suddenly goes
+missing drifts as visibly as one that shifts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DRIFT_THRESHOLD = 0.25
+_FLOOR = 1e-4  # an empty bin would make the index infinite
+
+
+def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    missing = np.isnan(values)
+    counts = np.bincount(
+        np.searchsorted(edges, values[~missing], side="left"), minlength=len(edges) + 1
+    )
+    shares = np.append(counts, missing.sum()) / max(len(values), 1)
+    return np.maximum(shares, _FLOOR)
+
+
+def reference(columns: pd.DataFrame, *, bins: int = 10) -> dict[str, dict[str, list[float]]]:
+    """Decile edges and shares per column, JSON-ready for the model registry."""
+    result = {}
+    for name, column in columns.items():
+        values = column.to_numpy(dtype=float)
+        present = values[~np.isnan(values)]
+        quantiles = np.linspace(0, 1, bins + 1)[1:-1]
+        edges = np.unique(np.quantile(present, quantiles)) if present.size else np.array([])
+        result[str(name)] = {
+            "edges": edges.tolist(),
+            "shares": _shares(values, edges).tolist(),
+        }
+    return result
+
+
+def psi(ref: dict[str, dict[str, list[float]]], columns: pd.DataFrame) -> dict[str, float]:
+    """PSI of every column that has a reference."""
+    result = {}
+    for name, bins in ref.items():
+        if name not in columns:
+            continue
+        expected = np.asarray(bins["shares"])
+        actual = _shares(columns[name].to_numpy(dtype=float), np.asarray(bins["edges"]))
+        result[name] = float(np.sum((actual - expected) * np.log(actual / expected)))
+    return result
