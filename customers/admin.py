@@ -15,13 +15,7 @@ from customers.models import (
     SyntheticShop,
     SyntheticTruth,
 )
-from retention.paginators import CappedCountPaginator
-
-
-class LargeTableAdmin(admin.ModelAdmin):
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    list_per_page = 50
+from retention.paginators import LargeTableAdmin
 
 
 @admin.register(Customer)

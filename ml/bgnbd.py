@@ -135,6 +135,12 @@ def expected_purchases(params: BGNBDParams, x, t_x, T, horizon: float) -> np.nda
     return np.maximum(numerator * p_alive(BGNBDParams(r, alpha, a, b), x, t_x, T), 0.0)
 
 
+def purchase_rate_if_alive(params: BGNBDParams, x, T) -> np.ndarray:
+    """Posterior mean purchase rate per day of a customer who is still active: the
+    rhythm at which they would keep buying if retained (value at risk uses it)."""
+    return (params.r + np.asarray(x, dtype=float)) / (params.alpha + np.asarray(T, dtype=float))
+
+
 def simulate(
     params: BGNBDParams, T: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -159,7 +159,8 @@ def _last_ratings(cutoff: dt.datetime) -> pd.DataFrame:
 
 
 def _joined(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
-    return frame.join(other.set_index("customer_id"), how="left")
+    # Empty results come back untyped; everything joined here is numeric.
+    return frame.join(other.set_index("customer_id").astype(float), how="left")
 
 
 def build_features(

@@ -93,7 +93,9 @@ def _scaled(model: BaseEstimator) -> Pipeline:
     # Linear learners and the MLP need finite, comparable inputs; the missing indicators
     # keep "never reviewed" distinguishable from an average rating.
     return make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True), StandardScaler(), model
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+        model,
     )
 
 

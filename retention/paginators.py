@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 
 
@@ -17,3 +18,11 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list.values("pk")[: self.CAP].count()
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    """Base for change lists over tables with millions of rows."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50

@@ -189,3 +189,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Scoring runs whose per-customer rows are kept (older ones are pruned after each run).
+ML_KEEP_SCORING_RUNS = env_int("ML_KEEP_SCORING_RUNS", 14)

@@ -55,3 +55,18 @@ def admin_api(admin_user) -> APIClient:
 def agent_api(agent_user) -> APIClient:
     """API client authenticated with an Agent's token (read-only on shop data)."""
     return _token_client(agent_user)
+
+
+@pytest.fixture
+def live_worker(transactional_db):
+    """A real Celery worker consuming from the test broker in a thread of this process, so
+    it shares the test database. Tests using it see only committed data, hence the
+    transactional database."""
+    from celery.contrib.testing.worker import start_worker
+
+    from retention.celery import app
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        raise pytest.UsageError("task tests need the Redis broker (make test-pg)")
+    with start_worker(app, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
+        yield app

@@ -18,3 +18,7 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Task tests wait for results of a real worker.
+if CELERY_BROKER_URL.startswith("redis://"):  # noqa: F405
+    CELERY_RESULT_BACKEND = CELERY_BROKER_URL  # noqa: F405

@@ -1,0 +1,113 @@
+"""Admin for the churn definition, the model registry and scoring runs.
+
+Promotion and rollback go through ``ml.services`` like the commands do, so the gate's
+bookkeeping (one champion, promotion times for rollback) holds whichever surface acts.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html_join
+
+from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
+from ml.services import promote, rollback
+from retention.paginators import LargeTableAdmin
+
+
+@admin.register(ChurnDefinition)
+class ChurnDefinitionAdmin(admin.ModelAdmin):
+    list_display = ("name", "horizon_days", "qualifying_statuses", "high_threshold", "is_active")
+    readonly_fields = ("created_at", "updated_at")
+
+
+def _metric(name: str, label: str):
+    def show(obj: ModelVersion) -> str:
+        value = obj.metrics.get(name)
+        return "-" if value is None else f"{value:.4f}"
+
+    show.short_description = label
+    return show
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "algorithm",
+        "status",
+        _metric("auc", "AUC"),
+        _metric("brier", "Brier"),
+        _metric("pr_auc", "PR AUC"),
+        _metric("top_decile_lift", "lift@10%"),
+        "trained_as_of",
+        "holdout_cutoff",
+        "promoted_at",
+    )
+    list_filter = ("status", "algorithm")
+    exclude = ("artifact", "reference")
+    readonly_fields = [
+        f.name for f in ModelVersion._meta.fields if f.name not in {"artifact", "reference", "id"}
+    ] + ["calibration"]
+    actions = ("make_champion", "roll_back")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # versions come from training only
+
+    @admin.display(description="Calibration by decile (holdout)")
+    def calibration(self, obj: ModelVersion) -> str:
+        rows = obj.metrics.get("calibration", [])
+        return format_html_join(
+            "",
+            "<div>predicted {:.2f} - observed {:.2f} ({} customers)</div>",
+            ((r["predicted"], r["observed"], r["n"]) for r in rows),
+        )
+
+    @admin.action(description="Make the selected version the champion", permissions=["change"])
+    def make_champion(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.ERROR)
+            return
+        version = promote(version=queryset.get())
+        self.message_user(request, f"#{version.pk} {version.algorithm} is now the champion.")
+
+    @admin.action(description="Roll back to the previous champion", permissions=["change"])
+    def roll_back(self, request, queryset):
+        try:
+            version = rollback()
+        except ValueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"#{version.pk} {version.algorithm} is the champion again.")
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "as_of",
+        "status",
+        "model_version",
+        "customers_scored",
+        "tier_counts",
+        "max_psi",
+        "drift_flagged",
+        "finished_at",
+    )
+    list_filter = ("status", "drift_flagged")
+    list_select_related = ("model_version",)
+    readonly_fields = [f.name for f in ScoringRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CustomerScore)
+class CustomerScoreAdmin(LargeTableAdmin):
+    list_display = ("customer", "probability", "tier", "value_at_risk", "source", "run")
+    list_filter = ("tier", "source")
+    list_select_related = ("customer", "run")
+    raw_id_fields = ("customer", "run")
+    search_fields = ("=customer__external_id", "^customer__email")
+    readonly_fields = [f.name for f in CustomerScore._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

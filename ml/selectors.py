@@ -1,0 +1,56 @@
+"""Reads of the churn definition, the registry and the scores."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
+
+
+class NotReady(Exception):
+    """Scoring cannot run yet; the message says what to do first."""
+
+
+def active_definition() -> ChurnDefinition:
+    """The definition in force; the default one is created on first use so a fresh shop
+    works without visiting the admin."""
+    definition = ChurnDefinition.objects.filter(is_active=True).first()
+    return definition or ChurnDefinition.objects.create()
+
+
+def champion() -> ModelVersion | None:
+    return ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).first()
+
+
+def usable_champion(definition: ChurnDefinition) -> ModelVersion:
+    """The champion, if it learnt the labels the definition now describes."""
+    version = champion()
+    if version is None:
+        raise NotReady("there is no champion model yet: run `manage.py train` first")
+    if version.definition_fingerprint != definition.fingerprint():
+        raise NotReady(
+            f"the churn definition changed after champion #{version.pk} was trained: "
+            "run `manage.py train` to retrain on the new labels"
+        )
+    return version
+
+
+def latest_run() -> ScoringRun | None:
+    done = ScoringRun.objects.filter(status=ScoringRun.Status.DONE)
+    return done.order_by("-as_of", "-id").first()
+
+
+def latest_scores() -> QuerySet[CustomerScore]:
+    """Everyone's current score: the rows of the newest finished run."""
+    run = latest_run()
+    if run is None:
+        return CustomerScore.objects.none()
+    return CustomerScore.objects.filter(run=run).select_related("customer")
+
+
+def score_history(customer_id: int) -> QuerySet[CustomerScore]:
+    return (
+        CustomerScore.objects.filter(customer_id=customer_id, run__status=ScoringRun.Status.DONE)
+        .select_related("run")
+        .order_by("-run__as_of", "-run_id")
+    )

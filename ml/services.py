@@ -1,0 +1,362 @@
+"""Training, the champion gate, rollback and bulk scoring: every write of the ml app.
+
+Time: training at ``as_of`` evaluates on the latest cut-off whose labels are complete
+(``as_of - horizon``) and trains only on cut-offs whose labels ended before that holdout
+began (``<= as_of - 2 * horizon``), so no label the holdout scores leaks into training.
+The artefact stored is exactly the one whose holdout metrics are shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import pickle
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lightgbm
+import numpy as np
+import pandas as pd
+import sklearn
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from customers.bulk import copy_frame
+from customers.models import Order
+from ml import bgnbd, drift
+from ml.explain import contributions
+from ml.features import FEATURE_NAMES, build_features
+from ml.labels import churn_labels
+from ml.metrics import evaluate
+from ml.models import ChurnDefinition, CustomerScore, ModelVersion, RiskTier, ScoringRun
+from ml.reasons import TOO_LITTLE_HISTORY, as_json_lists, reason_texts
+from ml.selectors import active_definition, champion, usable_champion
+from ml.training import ALGORITHMS, Dataset, TrainedModel, train_zoo
+
+# A candidate may replace the champion if it is no worse on the same holdout, within these.
+AUC_TOLERANCE = 0.005
+BRIER_TOLERANCE = 0.002
+SCORE_REFERENCE = "__score__"
+
+
+@dataclass
+class CutoffData:
+    """Features and labels of the modelled population at one cut-off."""
+
+    as_of: dt.date
+    features: pd.DataFrame
+    labels: np.ndarray
+
+
+def _modelled(features: pd.DataFrame, definition: ChurnDefinition) -> pd.DataFrame:
+    """Customers with enough history for the model; the rest get BG/NBD scores."""
+    return features[features["tenure_days"] >= definition.min_history_days]
+
+
+def cutoff_data(*, as_of: dt.date, definition: ChurnDefinition) -> CutoffData:
+    features, _ = build_features(as_of=as_of, definition=definition)
+    features = _modelled(features, definition)
+    return CutoffData(
+        as_of, features, churn_labels(features.index, as_of=as_of, definition=definition)
+    )
+
+
+def stack(parts: Sequence[CutoffData]) -> Dataset:
+    return Dataset(
+        X=pd.concat([p.features for p in parts], ignore_index=True),
+        y=np.concatenate([p.labels for p in parts]),
+        customer_ids=np.concatenate([p.features.index.to_numpy() for p in parts]),
+        cutoffs=np.concatenate(
+            [np.full(len(p.labels), np.datetime64(p.as_of, "D")) for p in parts]
+        ),
+    )
+
+
+def training_cutoffs(*, last: dt.date, count: int, step_days: int) -> list[dt.date]:
+    return [last - dt.timedelta(days=k * step_days) for k in range(count)][::-1]
+
+
+def _library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "lightgbm": lightgbm.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+def load_model(version: ModelVersion) -> TrainedModel:
+    """Unpickle an artefact after checking it is byte for byte what was trained."""
+    blob = bytes(version.artifact)
+    if hashlib.sha256(blob).hexdigest() != version.checksum:
+        raise ValueError(f"model #{version.pk}: artefact checksum mismatch, refusing to load")
+    return pickle.loads(blob)  # written by this app and verified above
+
+
+def _register(
+    model: TrainedModel,
+    *,
+    as_of: dt.date,
+    definition: ChurnDefinition,
+    train: Dataset,
+    cutoffs: list[dt.date],
+    holdout: CutoffData,
+) -> ModelVersion:
+    scores = model.predict_proba(holdout.features)
+    metrics = evaluate(holdout.labels, scores, threshold=definition.high_threshold)
+    metrics["validation_auc"] = model.validation_auc
+    reference = {
+        "medians": train.X[model.features].median().to_dict(),
+        "bins": drift.reference(train.X[FEATURE_NAMES]),
+        "score_bins": drift.reference(pd.DataFrame({SCORE_REFERENCE: scores})),
+    }
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    return ModelVersion.objects.create(
+        algorithm=model.algorithm,
+        params=model.params,
+        features=model.features,
+        definition=definition,
+        definition_fingerprint=definition.fingerprint(),
+        trained_as_of=as_of,
+        training_cutoffs=[d.isoformat() for d in cutoffs],
+        holdout_cutoff=holdout.as_of,
+        training_rows=len(train.y),
+        holdout_rows=len(holdout.labels),
+        metrics=metrics,
+        search=model.search,
+        reference=_json_safe(reference),
+        library_versions=_library_versions(),
+        fit_seconds=model.fit_seconds,
+        artifact=blob,
+        checksum=hashlib.sha256(blob).hexdigest(),
+    )
+
+
+def _json_safe(value):
+    """NaN is not JSON; the registry stores it as null."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class TrainingResult:
+    candidates: list[ModelVersion]
+    best: ModelVersion
+    promoted: bool
+    gate: str
+
+
+def train_models(
+    *,
+    as_of: dt.date,
+    algorithms: Sequence[str] = ALGORITHMS,
+    training_cutoff_count: int = 3,
+    step_days: int = 30,
+    seed: int = 0,
+) -> TrainingResult:
+    """Train the zoo, register every model as a candidate with its holdout metrics, and
+    promote the best one if it passes the champion gate."""
+    definition = active_definition()
+    horizon = dt.timedelta(days=definition.horizon_days)
+    holdout = cutoff_data(as_of=as_of - horizon, definition=definition)
+    cutoffs = training_cutoffs(
+        last=as_of - 2 * horizon, count=training_cutoff_count, step_days=step_days
+    )
+    train = stack([cutoff_data(as_of=c, definition=definition) for c in cutoffs])
+    if len(holdout.labels) == 0 or len(np.unique(holdout.labels)) < 2:
+        raise ValueError(
+            f"the holdout at {holdout.as_of} has no customers with both outcomes; "
+            "there is not enough history before as_of to train"
+        )
+    models = train_zoo(train, features=FEATURE_NAMES, algorithms=algorithms, seed=seed)
+    with transaction.atomic():
+        versions = [
+            _register(
+                m, as_of=as_of, definition=definition, train=train, cutoffs=cutoffs, holdout=holdout
+            )
+            for m in models
+        ]
+        best = max(versions, key=lambda v: (v.metrics["auc"], -v.metrics["brier"]))
+        promoted, gate = gate_and_promote(candidate=best, holdout=holdout)
+    return TrainingResult(versions, best, promoted, gate)
+
+
+def gate_and_promote(*, candidate: ModelVersion, holdout: CutoffData) -> tuple[bool, str]:
+    """Promote ``candidate`` unless the champion, scored on the same holdout, is better by
+    more than the tolerances. Returns whether it was promoted and why."""
+    current = champion()
+    if current is None or current.definition_fingerprint != candidate.definition_fingerprint:
+        promote(version=candidate)
+        return True, "no usable champion"
+    champ_scores = load_model(current).predict_proba(holdout.features)
+    champ = evaluate(holdout.labels, champ_scores, threshold=0.5)
+    auc, brier = candidate.metrics["auc"], candidate.metrics["brier"]
+    verdict = (
+        f"candidate AUC {auc:.4f} Brier {brier:.4f} vs champion #{current.pk} "
+        f"AUC {champ['auc']:.4f} Brier {champ['brier']:.4f} on {holdout.as_of}"
+    )
+    if auc >= champ["auc"] - AUC_TOLERANCE and brier <= champ["brier"] + BRIER_TOLERANCE:
+        promote(version=candidate)
+        return True, verdict
+    return False, verdict
+
+
+@transaction.atomic
+def promote(*, version: ModelVersion) -> ModelVersion:
+    ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).exclude(pk=version.pk).update(
+        status=ModelVersion.Status.RETIRED
+    )
+    version.status = ModelVersion.Status.CHAMPION
+    version.promoted_at = timezone.now()
+    version.save(update_fields=["status", "promoted_at"])
+    return version
+
+
+@transaction.atomic
+def rollback() -> ModelVersion:
+    """Retire the champion and bring back the one promoted before it."""
+    current = champion()
+    if current is None:
+        raise ValueError("there is no champion to roll back")
+    previous = (
+        ModelVersion.objects.filter(status=ModelVersion.Status.RETIRED, promoted_at__isnull=False)
+        .exclude(pk=current.pk)
+        .order_by("-promoted_at")
+        .first()
+    )
+    if previous is None:
+        raise ValueError(f"champion #{current.pk} has no predecessor to roll back to")
+    current.status = ModelVersion.Status.RETIRED
+    current.promoted_at = None  # so a second rollback goes further back, not forth
+    current.save(update_fields=["status", "promoted_at"])
+    previous.status = ModelVersion.Status.CHAMPION
+    previous.save(update_fields=["status"])
+    return previous
+
+
+def _tiers(probability: np.ndarray, definition: ChurnDefinition) -> np.ndarray:
+    return np.select(
+        [probability >= definition.high_threshold, probability >= definition.medium_threshold],
+        [RiskTier.HIGH.value, RiskTier.MEDIUM.value],
+        RiskTier.LOW.value,
+    )
+
+
+def _score_frame(
+    features: pd.DataFrame,
+    *,
+    model: TrainedModel,
+    version: ModelVersion,
+    params: bgnbd.BGNBDParams,
+    definition: ChurnDefinition,
+) -> pd.DataFrame:
+    horizon = definition.horizon_days
+    modelled = features.index.isin(_modelled(features, definition).index)
+    x = features["frequency"] - 1
+    t_x = features["tenure_days"] - features["recency_days"]
+    T = features["tenure_days"]
+    probability = bgnbd.p_no_purchase(params, x, t_x, T, horizon)
+    reasons = pd.Series(f'["{TOO_LITTLE_HISTORY}"]', index=features.index)
+    if modelled.any():
+        X = features[modelled]
+        probability[modelled] = model.predict_proba(X)
+        medians = pd.Series(version.reference["medians"], dtype=float)
+        contrib = contributions(model, X, reference=medians)
+        texts = reason_texts(X, contrib, model.features, horizon_days=horizon)
+        reasons[modelled] = as_json_lists(texts)
+    expected_spend = features["monetary_avg"] * bgnbd.purchase_rate_if_alive(params, x, T) * horizon
+    return pd.DataFrame(
+        {
+            "customer_id": features.index,
+            "probability": probability,
+            "tier": _tiers(probability, definition),
+            "expected_spend": expected_spend.round(2).to_numpy(),
+            "value_at_risk": (probability * expected_spend).round(2).to_numpy(),
+            "source": np.where(
+                modelled, CustomerScore.Source.MODEL.value, CustomerScore.Source.BGNBD.value
+            ),
+            "reasons": reasons.to_numpy(),
+        }
+    )
+
+
+def score_customers(
+    *, as_of: dt.date, rescore: bool = False, keep_runs: int | None = None
+) -> ScoringRun:
+    """Score every customer with an order before the cut-off; one run, bulk-written.
+
+    A day already scored by the same champion is not scored again unless ``rescore``:
+    a retried or duplicated nightly task must not double the work or the alerts after it.
+    """
+    definition = active_definition()
+    version = usable_champion(definition)
+    if not rescore:
+        done = ScoringRun.objects.filter(
+            as_of=as_of, model_version=version, status=ScoringRun.Status.DONE
+        ).first()
+        if done is not None:
+            return done
+    model = load_model(version)
+    run = ScoringRun.objects.create(as_of=as_of, model_version=version)
+    try:
+        seconds = {}
+        started = time.perf_counter()
+        features, params = build_features(as_of=as_of, definition=definition)
+        seconds["features"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        frame = _score_frame(
+            features, model=model, version=version, params=params, definition=definition
+        )
+        frame.insert(0, "run_id", run.pk)
+        seconds["predict"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        reference = version.reference
+        psi = drift.psi(reference["bins"], features)
+        psi |= drift.psi(
+            reference["score_bins"], pd.DataFrame({SCORE_REFERENCE: frame["probability"]})
+        )
+        with transaction.atomic():
+            copy_frame(CustomerScore, frame)
+            run.status = ScoringRun.Status.DONE
+            run.finished_at = timezone.now()
+            run.customers_scored = len(frame)
+            run.tier_counts = frame["tier"].value_counts().to_dict()
+            run.drift = {k: round(v, 4) for k, v in psi.items()}
+            run.max_psi = max(psi.values(), default=0.0)
+            run.drift_flagged = run.max_psi > drift.DRIFT_THRESHOLD
+            seconds["write"] = time.perf_counter() - started
+            run.seconds = {k: round(v, 3) for k, v in seconds.items()}
+            run.save()
+    except Exception as exc:
+        ScoringRun.objects.filter(pk=run.pk).update(
+            status=ScoringRun.Status.FAILED, finished_at=timezone.now(), error=repr(exc)
+        )
+        raise
+    prune_runs(keep=keep_runs or settings.ML_KEEP_SCORING_RUNS)
+    return run
+
+
+def prune_runs(*, keep: int) -> int:
+    """Delete the scores of all but the newest ``keep`` finished runs (and failed runs)."""
+    done = ScoringRun.objects.filter(status=ScoringRun.Status.DONE).order_by("-as_of", "-id")
+    kept = list(done.values_list("pk", flat=True)[:keep])
+    old = ScoringRun.objects.exclude(pk__in=kept).exclude(status=ScoringRun.Status.RUNNING)
+    CustomerScore.objects.filter(run__in=old).delete()
+    deleted, _ = old.delete()
+    return deleted
+
+
+def data_ends() -> dt.date | None:
+    last = Order.objects.order_by("-placed_at").values_list("placed_at", flat=True).first()
+    return last.date() if last else None
