@@ -1,15 +1,24 @@
 """Per-customer contributions: why the model thinks this customer is leaving.
 
 Each algorithm explains itself in its own terms, never through a global importance chart:
-LightGBM's exact TreeSHAP (``pred_contrib``); linear models' coefficient times the
-customer's standardised value; trees by the change in churn share along the customer's
-decision path (Saabas); the MLP and the baseline by occlusion (how the log-odds move when
-one feature is set to the training median). Positive means "pushes towards churn". Units
-differ between methods; only the ranking within one customer is used.
+linear models' coefficient times the customer's standardised value; tree models by the
+change in the node value along the customer's decision path (Saabas: for a decision
+tree the churn share, for LightGBM the raw score of each of its trees); the MLP and the
+baseline by occlusion (how the log-odds move when one feature is set to the training
+median). Positive means "pushes towards churn". Units differ between methods; only the
+ranking within one customer is used.
+
+LightGBM's exact TreeSHAP (``pred_contrib``) was the first choice, but it costs
+O(trees x leaves x depth^2) per customer: 72 s per 20,000 customers for a 300-tree,
+63-leaf model on this 2-core machine, an hour for a million. The path method is
+O(trees x depth) and sums exactly to the model's raw score; on a test model its leading
+reason is TreeSHAP's leading one for 80% of customers and among TreeSHAP's top two for
+95% (tests/ml/test_explain.py).
 """
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -45,6 +54,50 @@ def _tree_paths(tree: DecisionTreeClassifier, X: np.ndarray | pd.DataFrame) -> n
     return np.asarray((tree.decision_path(X) @ step).todense())
 
 
+def _leaf_paths(booster: lgb.Booster) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """(all leaves x features) Saabas contributions of each leaf's path, and each tree's
+    first row in that matrix; computed once per model from its own tree dump."""
+    rows, cols, vals, offsets = [], [], [], []
+    first = 0
+    for tree in booster.dump_model()["tree_info"]:
+        offsets.append(first)
+        stack = [(tree["tree_structure"], {})]
+        while stack:
+            node, path = stack.pop()
+            if "leaf_index" in node or "split_feature" not in node:
+                for feature, value in path.items():
+                    rows.append(first + node.get("leaf_index", 0))
+                    cols.append(feature)
+                    vals.append(value)
+                continue
+            feature, value = node["split_feature"], node["internal_value"]
+            for side in ("left_child", "right_child"):
+                child = node[side]
+                child_value = child.get("internal_value", child.get("leaf_value"))
+                moved = dict(path)
+                moved[feature] = moved.get(feature, 0.0) + child_value - value
+                stack.append((child, moved))
+        first += tree["num_leaves"]
+    matrix = sparse.csr_matrix(
+        (vals, (rows, cols)), shape=(first, booster.num_feature()), dtype=np.float64
+    )
+    return matrix, np.asarray(offsets)
+
+
+def _lightgbm(model: lgb.LGBMClassifier, X: pd.DataFrame, chunk: int = 100_000) -> np.ndarray:
+    paths, offsets = _leaf_paths(model.booster_)
+    result = np.empty((len(X), paths.shape[1]))
+    for lo in range(0, len(X), chunk):
+        leaves = model.predict(X.iloc[lo : lo + chunk], pred_leaf=True) + offsets
+        n, trees = leaves.shape
+        membership = sparse.csr_matrix(
+            (np.ones(n * trees), leaves.ravel(), np.arange(0, n * trees + 1, trees)),
+            shape=(n, paths.shape[0]),
+        )
+        result[lo : lo + n] = (membership @ paths).toarray()
+    return result
+
+
 def _linear(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
     imputer, scaler, model = (step for _, step in pipeline.steps)
     z = scaler.transform(imputer.transform(X))
@@ -74,7 +127,7 @@ def contributions(model: TrainedModel, X: pd.DataFrame, *, reference: pd.Series)
     X = X[model.features]
     inner = _uncalibrated(model.estimator)
     if model.algorithm == "lightgbm":
-        return inner.predict(X, pred_contrib=True)[:, :-1]
+        return _lightgbm(inner, X)
     if model.algorithm in {"logistic_regression", "linear_svm"}:
         return _linear(inner, X)
     if isinstance(inner, DecisionTreeClassifier):

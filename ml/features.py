@@ -17,11 +17,13 @@ from ml import bgnbd
 from ml.models import ChurnDefinition
 from ml.sql import (
     cutoff_of,
+    days_between_sql,
     epoch_days,
     epoch_days_sql,
     placeholders,
     read_frame,
     timestamp_param,
+    timestamp_sql,
 )
 
 # Name -> what it means to a shop's staff. The order is the models' column order.
@@ -63,42 +65,58 @@ _RETURNED = ("refunded", "cancelled")
 
 
 def _order_aggregates(cutoff: dt.datetime, statuses: list[str]) -> pd.DataFrame:
-    c = epoch_days(cutoff)
-    qualifying = f"status IN ({placeholders(statuses)})"
-    returned = f"status IN ({placeholders(_RETURNED)})"
+    # Windows compare raw timestamps against precomputed bounds: converting every row to
+    # epoch days first costs PostgreSQL a numeric operation per row per window (4x slower).
+    def since(days: int) -> str:
+        return f"placed_at >= {timestamp_sql(cutoff - dt.timedelta(days=days))}"
+
     windows = ", ".join(
-        f"SUM(CASE WHEN q = 1 AND t >= {c - d} THEN 1 ELSE 0 END) AS orders_{d}d, "
-        f"SUM(CASE WHEN q = 1 AND t >= {c - d} THEN total ELSE 0 END) AS spend_{d}d"
+        f"SUM(CASE WHEN q = 1 AND {since(d)} THEN 1 ELSE 0 END) AS orders_{d}d, "
+        f"SUM(CASE WHEN q = 1 AND {since(d)} THEN total ELSE 0 END) AS spend_{d}d"
         for d in (30, 90, 180, 365)
     )
     sql = f"""
         SELECT customer_id,
                SUM(q) AS frequency,
-               MIN(CASE WHEN q = 1 THEN t END) AS first_t,
-               MAX(CASE WHEN q = 1 THEN t END) AS last_t,
+               {epoch_days_sql("MIN(CASE WHEN q = 1 THEN placed_at END)")} AS first_t,
+               {epoch_days_sql("MAX(CASE WHEN q = 1 THEN placed_at END)")} AS last_t,
                SUM(CASE WHEN q = 1 THEN total ELSE 0 END) AS monetary_total,
                {windows},
-               SUM(CASE WHEN q = 1 AND t >= {c - 180} AND t < {c - 90} THEN total ELSE 0 END)
+               SUM(CASE WHEN q = 1 AND {since(180)} AND NOT {since(90)} THEN total ELSE 0 END)
                    AS spend_prev_90d,
-               SUM(CASE WHEN q = 1 THEN gap * gap ELSE 0 END) AS gap_sq_sum,
                COUNT(*) AS all_orders,
-               SUM(returned) AS returned_orders
+               SUM(CASE WHEN status IN ({placeholders(_RETURNED)}) THEN 1 ELSE 0 END)
+                   AS returned_orders
         FROM (
-            SELECT customer_id, q, t, total, returned,
-                   t - LAG(t) OVER (PARTITION BY customer_id, q ORDER BY t) AS gap
-            FROM (
-                SELECT customer_id,
-                       CASE WHEN {qualifying} THEN 1 ELSE 0 END AS q,
-                       CASE WHEN {returned} THEN 1 ELSE 0 END AS returned,
-                       {epoch_days_sql("placed_at")} AS t,
-                       CAST(total AS DOUBLE PRECISION) AS total
-                FROM customers_order
-                WHERE placed_at < %s
-            ) AS o
+            SELECT customer_id, placed_at, status, CAST(total AS DOUBLE PRECISION) AS total,
+                   CASE WHEN status IN ({placeholders(statuses)}) THEN 1 ELSE 0 END AS q
+            FROM customers_order
+            WHERE placed_at < %s
+        ) AS o
+        GROUP BY customer_id
+    """
+    return read_frame(sql, [*_RETURNED, *statuses, timestamp_param(cutoff)])
+
+
+def _gap_squares(cutoff: dt.datetime, statuses: list[str]) -> pd.DataFrame:
+    """Sum of squared days between consecutive qualifying orders, for the spread.
+
+    Separate from the other aggregates because it needs a sort per customer, while they
+    run as a parallel hash aggregate.
+    """
+    gap = days_between_sql(
+        "placed_at", "LAG(placed_at) OVER (PARTITION BY customer_id ORDER BY placed_at)"
+    )
+    sql = f"""
+        SELECT customer_id, SUM(gap * gap) AS gap_sq_sum
+        FROM (
+            SELECT customer_id, {gap} AS gap
+            FROM customers_order
+            WHERE placed_at < %s AND status IN ({placeholders(statuses)})
         ) AS g
         GROUP BY customer_id
     """
-    return read_frame(sql, [*statuses, *_RETURNED, timestamp_param(cutoff)])
+    return read_frame(sql, [timestamp_param(cutoff), *statuses])
 
 
 def _categories(cutoff: dt.datetime, statuses: list[str]) -> pd.DataFrame:
@@ -114,14 +132,15 @@ def _categories(cutoff: dt.datetime, statuses: list[str]) -> pd.DataFrame:
 
 
 def _event_aggregates(cutoff: dt.datetime) -> pd.DataFrame:
-    c = epoch_days(cutoff)
-
     def recent(kind: str, days_from: int, days_to: int = 0) -> str:
+        lower = timestamp_sql(cutoff - dt.timedelta(days=days_from))
+        upper = timestamp_sql(cutoff - dt.timedelta(days=days_to))
         return (
-            f"SUM(CASE WHEN kind = '{kind}' AND t >= {c - days_from} AND t < {c - days_to} "
-            "THEN 1 ELSE 0 END)"
+            f"SUM(CASE WHEN kind = '{kind}' AND occurred_at >= {lower} "
+            f"AND occurred_at < {upper} THEN 1 ELSE 0 END)"
         )
 
+    last_login = "MAX(CASE WHEN kind = 'login' THEN occurred_at END)"
     sql = f"""
         SELECT customer_id,
                {recent("visit", 30)} AS visits_30d,
@@ -129,15 +148,12 @@ def _event_aggregates(cutoff: dt.datetime) -> pd.DataFrame:
                {recent("product_view", 30)} AS product_views_30d,
                {recent("add_to_cart", 30)} AS add_to_cart_30d,
                {recent("login", 30)} AS logins_30d,
-               MAX(CASE WHEN kind = 'login' THEN t END) AS last_login_t,
-               AVG(CASE WHEN kind = 'review' THEN value END) AS avg_rating,
+               {epoch_days_sql(last_login)} AS last_login_t,
+               AVG(CASE WHEN kind = 'review' THEN CAST(value AS DOUBLE PRECISION) END)
+                   AS avg_rating,
                {recent("support_ticket", 90)} AS tickets_90d
-        FROM (
-            SELECT customer_id, kind, CAST(value AS DOUBLE PRECISION) AS value,
-                   {epoch_days_sql("occurred_at")} AS t
-            FROM customers_event
-            WHERE occurred_at < %s
-        ) AS e
+        FROM customers_event
+        WHERE occurred_at < %s
         GROUP BY customer_id
     """
     return read_frame(sql, [timestamp_param(cutoff)])
@@ -182,6 +198,7 @@ def build_features(
     f["recency_days"] = c - f["last_t"]
     f["tenure_days"] = c - f["first_t"]
     f["monetary_avg"] = f["monetary_total"] / f["frequency"]
+    f = _joined(f, _gap_squares(cutoff, statuses))
     gaps = f["frequency"] - 1
     f["gap_mean_days"] = ((f["last_t"] - f["first_t"]) / gaps).where(gaps >= 1)
     variance = f["gap_sq_sum"] / gaps - f["gap_mean_days"] ** 2

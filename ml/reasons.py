@@ -20,7 +20,7 @@ Template = Callable[[pd.DataFrame, int], pd.Series]
 
 
 def _int(values: pd.Series) -> pd.Series:
-    return values.round().astype("Int64").astype(str)
+    return values.replace([np.inf, -np.inf], np.nan).round().astype("Int64").astype(str)
 
 
 def _plural(count: pd.Series, one: str, many: str) -> pd.Series:
@@ -54,10 +54,16 @@ def _overdue(f: pd.DataFrame, _horizon: int) -> pd.Series:
 def _spend_trend(f: pd.DataFrame, _horizon: int) -> pd.Series:
     t = f["spend_trend"]
     # t = (recent - before) / (recent + before), so recent / before = (1 + t) / (1 - t).
-    less = _int(100 * (-2 * t / (1 - t)).clip(upper=100))
-    more = _int(100 * (2 * t / (1 - t.clip(upper=0.99))))
-    return ("spent " + less + "% less in the last 90 days than in the 90 before").where(
-        t < 0, "spent " + more + "% more in the last 90 days than in the 90 before"
+    less = _int(100 * (-2 * t / (1 - t)))
+    more = _int(100 * (2 * t / (1 - t.clip(upper=0.999))))
+    window = " in the last 90 days than in the 90 before"
+    return pd.Series(
+        np.select(
+            [t < 0, t < 1],
+            ["spent " + less + "% less" + window, "spent " + more + "% more" + window],
+            "all their spend is from the last 90 days",
+        ),
+        index=t.index,
     )
 
 

@@ -32,6 +32,21 @@ def epoch_days_sql(column: str) -> str:
     return f"(julianday({column}) - 2440587.5)"
 
 
+def days_between_sql(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"CAST(EXTRACT(EPOCH FROM {later} - {earlier}) / 86400.0 AS DOUBLE PRECISION)"
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
+def timestamp_sql(when: dt.datetime) -> str:
+    """A timestamp literal, for bounds repeated in many expressions of one query (a
+    parameter per use would be noise). Built from a datetime, never from user text."""
+    value = when.astimezone(dt.UTC)
+    if connection.vendor == "postgresql":
+        return f"TIMESTAMPTZ '{value.isoformat()}'"
+    return f"'{value.strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
 def timestamp_param(when: dt.datetime) -> Any:
     """A datetime as the backend stores it (SQLite compares timestamps as text)."""
     return connection.ops.adapt_datetimefield_value(when)

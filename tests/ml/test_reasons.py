@@ -88,3 +88,13 @@ def test_tiers_follow_the_admins_thresholds(probability, tier):
     definition = ChurnDefinition(high_threshold=0.7, medium_threshold=0.4)
     assert _tiers(np.array([probability]), definition)[0] == tier
     assert definition.tier(probability) == tier
+
+
+def test_spend_trend_reads_right_at_its_extremes():
+    f = frame(rows=[{"spend_trend": -1.0}, {"spend_trend": 1.0}, {"spend_trend": 0.2}])
+    texts = reason_texts(f, np.ones((3, 1)), ["spend_trend"], horizon_days=90)["reason_1"]
+    assert texts.tolist() == [
+        "spent 100% less in the last 90 days than in the 90 before",
+        "all their spend is from the last 90 days",
+        "spent 50% more in the last 90 days than in the 90 before",
+    ]
