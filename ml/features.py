@@ -15,7 +15,7 @@ import pandas as pd
 
 from ml import bgnbd
 from ml.models import ChurnDefinition
-from ml.sql import (
+from retention.sql import (
     cutoff_of,
     days_between_sql,
     epoch_days,

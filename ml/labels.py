@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ml.models import ChurnDefinition
-from ml.sql import cutoff_of, placeholders, read_frame, timestamp_param
+from retention.sql import cutoff_of, placeholders, read_frame, timestamp_param
 
 
 def label_window(as_of: dt.date, horizon_days: int) -> tuple[dt.datetime, dt.datetime]:

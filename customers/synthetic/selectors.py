@@ -1,0 +1,106 @@
+"""The synthetic shop's truth at any cut-off, recomputed from what the database holds.
+
+Backtests compare models with it at earlier cut-offs than the shop's end, so it is read
+from the stored orders and events (the same observable history a model sees) plus the
+stored process parameters, never from the generator's hidden arrays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from customers.models import SyntheticShop
+from customers.synthetic.process import Clock, Params
+from customers.synthetic.truth import churn_probability
+from retention.sql import cutoff_of, epoch_days, epoch_days_sql, read_frame, timestamp_param
+
+
+def shop_process(shop: SyntheticShop) -> tuple[Params, Clock]:
+    stored = dict(shop.params)
+    clock = stored.pop("clock")
+    params = Params(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    return params, Clock.build(params, **clock)
+
+
+def _summaries(cutoff: dt.datetime) -> pd.DataFrame:
+    c = timestamp_param(cutoff)
+    last = """
+        SELECT customer_id, external_id, placed_at, n, first_at FROM (
+            SELECT customer_id, external_id, placed_at,
+                   ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY placed_at DESC, id DESC)
+                       AS newest,
+                   COUNT(*) OVER (PARTITION BY customer_id) AS n,
+                   MIN(placed_at) OVER (PARTITION BY customer_id) AS first_at
+            FROM customers_order WHERE status = 'paid' AND placed_at < %s
+        ) AS p WHERE newest = 1
+    """
+    sql = f"""
+        WITH last AS ({last})
+        SELECT l.customer_id,
+               {epoch_days_sql("l.first_at")} AS a,
+               l.n - 1 AS x,
+               {epoch_days_sql("l.placed_at")} AS t_x,
+               CASE WHEN EXISTS (
+                   SELECT 1 FROM customers_order r
+                   WHERE r.external_id = l.external_id || '-r' AND r.placed_at < %s
+               ) THEN 1 ELSE 0 END AS refund_last,
+               CASE WHEN EXISTS (
+                   SELECT 1 FROM customers_event t
+                   WHERE t.external_id = 'tkt-' || l.external_id AND t.occurred_at < %s
+               ) THEN 1 ELSE 0 END AS ticket_last,
+               COALESCE((
+                   SELECT CAST(v.value AS INTEGER) FROM customers_event v
+                   WHERE v.external_id = 'rev-' || l.external_id AND v.occurred_at < %s
+               ), 0) AS rating_last,
+               COALESCE(s.sessions, 0) AS sessions,
+               COALESCE(s.sessions_after, 0) AS sessions_after,
+               COALESCE(s.delay_after, 0) AS delay_after
+        FROM last l
+        LEFT JOIN (
+            SELECT e.customer_id,
+                   COUNT(*) AS sessions,
+                   SUM(CASE WHEN e.occurred_at > l2.placed_at THEN 1 ELSE 0 END)
+                       AS sessions_after,
+                   SUM(CASE WHEN e.occurred_at > l2.placed_at
+                       THEN {epoch_days_sql("e.occurred_at")} - {epoch_days_sql("l2.placed_at")}
+                       ELSE 0 END) AS delay_after
+            FROM customers_event e JOIN last l2 ON l2.customer_id = e.customer_id
+            WHERE e.kind = 'visit' AND e.occurred_at < %s
+            GROUP BY e.customer_id
+        ) AS s ON s.customer_id = l.customer_id
+    """
+    return read_frame(sql, [c, c, c, c, c])
+
+
+def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
+    """``customer_id``, ``probability`` of no paid order in ``(as_of, as_of + horizon]``
+    for every customer with a paid order up to ``as_of``, from the latest synthetic shop."""
+    shop = SyntheticShop.objects.order_by("-id").first()
+    if shop is None:
+        raise ValueError("there is no synthetic shop: truth exists only for generated data")
+    params, clock = shop_process(shop)
+    cutoff = cutoff_of(as_of)
+    origin = epoch_days(dt.datetime.combine(shop.start, dt.time(), tzinfo=dt.UTC))
+    s = _summaries(cutoff)
+    T = epoch_days(cutoff) - origin
+    probability = churn_probability(
+        params,
+        clock,
+        a=s["a"].to_numpy(float) - origin,
+        x=s["x"].to_numpy(float),
+        t_x=s["t_x"].to_numpy(float) - origin,
+        T=T,
+        refund_last=s["refund_last"].to_numpy(bool),
+        ticket_last=s["ticket_last"].to_numpy(bool),
+        rating_last=s["rating_last"].to_numpy(int),
+        sessions=s["sessions"].to_numpy(float),
+        sessions_after=s["sessions_after"].to_numpy(float),
+        delay_after=s["delay_after"].to_numpy(float),
+        horizon=horizon_days,
+    )
+    return pd.DataFrame(
+        {"customer_id": s["customer_id"].to_numpy(np.int64), "probability": probability}
+    )
