@@ -27,16 +27,26 @@ def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequenc
 
     ``columns`` are database column names (``customer_id``, not ``customer``).
     """
+    if not is_postgres():
+        return _insert_rows(model._meta.db_table, columns, rows)
     table = connection.ops.quote_name(model._meta.db_table)
     cols = ", ".join(connection.ops.quote_name(c) for c in columns)
     written = 0
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+            written += 1
+    return written
+
+
+def _insert_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    table = connection.ops.quote_name(table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
+    written = 0
     with connection.cursor() as cursor:
-        if is_postgres():
-            with cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    written += 1
-            return written
         sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(columns))})"
         batch: list[Sequence[Any]] = []
         for row in rows:
@@ -59,12 +69,17 @@ def copy_frame(model: type[Model], frame: pd.DataFrame) -> int:
     chunks by pandas (C speed) and streamed through COPY, avoiding a Python call per row.
     NaN/None become NULL; empty strings stay empty strings.
     """
+    return copy_frame_into(model._meta.db_table, frame)
+
+
+def copy_frame_into(table: str, frame: pd.DataFrame) -> int:
+    """:func:`copy_frame` for a table without a model (importers' staging tables)."""
     if frame.empty:
         return 0
     if not is_postgres():
         columns = [_python_values(column) for _, column in frame.items()]
-        return copy_rows(model, list(frame.columns), zip(*columns, strict=True))
-    table = connection.ops.quote_name(model._meta.db_table)
+        return _insert_rows(table, list(frame.columns), zip(*columns, strict=True))
+    table = connection.ops.quote_name(table)
     cols = ", ".join(connection.ops.quote_name(c) for c in frame.columns)
     sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
