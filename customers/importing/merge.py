@@ -70,6 +70,16 @@ def drop_lines(lines: np.ndarray) -> None:
         )
 
 
+def drop_orders(order_ids: list[str]) -> np.ndarray:
+    """Remove every staged line of these orders; returns the lines removed."""
+    if not order_ids:
+        return np.array([], dtype=np.int64)
+    marks = ", ".join(["%s"] * len(order_ids))
+    lines = read_frame(f"SELECT line FROM {STAGING} WHERE order_id IN ({marks})", order_ids)
+    _execute(f"DELETE FROM {STAGING} WHERE order_id IN ({marks})", order_ids)
+    return lines["line"].to_numpy()
+
+
 def content_key(frame: pd.DataFrame, kind: str) -> pd.Series:
     """A stable fingerprint of a row without an id (vectorised, same value every run)."""
     fields = {

@@ -1,10 +1,10 @@
 """Import a CSV file of shop data: streamed, validated per chunk, merged set-based.
 
-The whole file is one transaction. Chunks are parsed with pandas, good rows go into a
-temporary staging table (COPY on PostgreSQL), and a few INSERT ... SELECT ... ON CONFLICT
-statements merge them, so a million-line file costs a handful of SQL statements rather
-than a million. A file with bad rows writes nothing unless ``skip_bad_rows``; then the
-bad rows go to a reject file with the reason per line.
+The whole file is one transaction (``customers.importing.load``): chunks are parsed with
+pandas, good rows go into a temporary staging table (COPY on PostgreSQL), and a few
+INSERT ... SELECT ... ON CONFLICT statements merge them, so a million-line file costs a
+handful of SQL statements rather than a million. A file with bad rows writes nothing
+unless ``skip_bad_rows``; then the bad rows go to a reject file with the reason per line.
 
 Line numbers count the header as line 1 and assume one record per line (no line breaks
 inside quoted fields).
@@ -17,15 +17,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from django.db import transaction
-from django.utils import timezone
 from tqdm import tqdm
 
-from customers.bulk import copy_frame_into
-from customers.importing import merge
-from customers.importing.fields import KINDS, ParseOptions, parse_chunk
+from customers.importing.fields import KINDS, ParseOptions
+from customers.importing.load import Loaded, Rejected, load
 
 CHUNK_ROWS = 100_000
 SHOWN_ERRORS = 20
@@ -50,10 +46,6 @@ class ImportFailed(Exception):
     def __init__(self, message: str, result: ImportResult):
         super().__init__(message)
         self.result = result
-
-
-class _Rollback(Exception):
-    pass
 
 
 def _columns(header: list[str], kind: str, mapping: dict[str, str]) -> tuple[dict, list[str]]:
@@ -100,93 +92,64 @@ def import_file(
     header = list(pd.read_csv(path, sep=delimiter, nrows=0, dtype=str).columns)
     columns, ignored = _columns(header, kind, mapping or {})
     result = ImportResult(kind=kind, ignored_columns=ignored, dry_run=dry_run)
-    options = ParseOptions(date_format=date_format)
-    rejects: list[pd.DataFrame] = []
-    show_progress = sys.stderr.isatty() if progress is None else progress
-    try:
-        with transaction.atomic():
-            staging = merge.create_staging(kind)
-            reader = pd.read_csv(
-                path,
-                sep=delimiter,
-                dtype=str,
-                keep_default_na=False,
-                chunksize=CHUNK_ROWS,
-                skipinitialspace=True,
+    chunks = pd.read_csv(
+        path,
+        sep=delimiter,
+        dtype=str,
+        keep_default_na=False,
+        chunksize=CHUNK_ROWS,
+        skipinitialspace=True,
+    )
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(unit=" rows", disable=not show, desc=path.name, file=sys.stderr) as bar:
+        try:
+            loaded = load(
+                kind,
+                chunks,
+                columns=columns,
+                options=ParseOptions(date_format=date_format),
+                keep_going=skip_bad_rows,
+                dry_run=dry_run,
+                currency=currency,
+                progress=bar.update,
             )
-            with tqdm(
-                unit=" rows", disable=not show_progress, desc=f"{path.name}", file=sys.stderr
-            ) as bar:
-                for chunk in reader:
-                    first_line = result.rows + 2
-                    result.rows += len(chunk)
-                    parsed, errors = parse_chunk(chunk, kind=kind, columns=columns, options=options)
-                    bad = np.zeros(len(chunk), dtype=bool)
-                    bad[errors["position"].to_numpy(dtype=int)] = True
-                    if len(errors):
-                        lines = errors["position"].to_numpy(dtype=int) + first_line
-                        _record(result, lines, errors["column"], errors["reason"])
-                        rejects.append(_rejected(chunk, errors, first_line))
-                    good = parsed[~bad].copy()
-                    good.insert(0, "line", np.flatnonzero(~bad) + first_line)
-                    if kind in ("transactions", "events"):
-                        good["key"] = merge.content_key(good, kind)
-                    copy_frame_into(staging, good)
-                    bar.update(len(chunk))
-            # Checks that need the database (unknown customers, ...), set-based.
-            for lines, field_name, reason in merge.reference_errors(kind):
-                column = pd.Series([columns[field_name]] * len(lines))
-                _record(result, lines, column, pd.Series([reason] * len(lines)))
-                rejects.append(pd.DataFrame({"line": lines, "reason": column + ": " + reason}))
-                merge.drop_lines(lines)
-            result.rejected = len({int(x) for r in rejects for x in r["line"]})
-            if result.error_count and not skip_bad_rows:
-                raise ImportFailed(
-                    f"{result.error_count} problem(s) in {path.name}; nothing was imported "
-                    "(use --skip-bad-rows to import the good rows)",
-                    result,
-                )
-            result.counts = merge.merge(kind, now=timezone.now(), currency=currency)
-            if dry_run:
-                raise _Rollback
-    except _Rollback:
-        pass
-    finally:
-        merge.drop_staging()
-    if rejects and skip_bad_rows and not dry_run:
-        target = (
-            Path(reject_file) if reject_file else path.with_suffix(path.suffix + ".rejects.csv")
-        )
-        _write_rejects(target, path, rejects, delimiter)
+        except Rejected as rejected:
+            _describe(result, rejected.loaded, columns)
+            raise ImportFailed(
+                f"{result.error_count} problem(s) in {path.name}; nothing was imported "
+                "(use --skip-bad-rows to import the good rows)",
+                result,
+            ) from None
+    _describe(result, loaded, columns)
+    result.counts = loaded.counts
+    if len(loaded.problems) and not dry_run:
+        target = Path(reject_file) if reject_file else path.with_name(path.name + ".rejects.csv")
+        _write_rejects(target, path, loaded.problems, columns, delimiter)
         result.reject_file = str(target)
     return result
 
 
-def _record(result: ImportResult, lines, columns: pd.Series, reasons: pd.Series) -> None:
-    result.error_count += len(lines)
-    room = SHOWN_ERRORS - len(result.errors)
-    for line, column, reason in list(zip(lines, columns, reasons, strict=True))[: max(room, 0)]:
-        result.errors.append(f"line {int(line)}, column {column!r}: {reason}")
+def _describe(result: ImportResult, loaded: Loaded, columns: dict[str, str]) -> None:
+    problems = loaded.problems
+    result.rows = loaded.rows
+    result.error_count = len(problems)
+    result.rejected = problems["row"].nunique()
+    for row in problems.head(SHOWN_ERRORS).itertuples():
+        column = columns.get(row.field, row.field)
+        result.errors.append(f"line {row.row + 2}, column {column!r}: {row.reason}")
 
 
-def _rejected(chunk: pd.DataFrame, errors: pd.DataFrame, first_line: int) -> pd.DataFrame:
-    reasons = (
-        (errors["column"] + ": " + errors["reason"]).groupby(errors["position"]).agg("; ".join)
-    )
-    return pd.DataFrame(
-        {"line": reasons.index.to_numpy() + first_line, "reason": reasons.to_numpy()}
-    )
-
-
-def _write_rejects(target: Path, source: Path, rejects: list[pd.DataFrame], delimiter: str) -> None:
-    """The original rows of rejected lines, with the line number and the reason."""
-    table = pd.concat(rejects).groupby("line")["reason"].agg("; ".join)
+def _write_rejects(
+    target: Path, source: Path, problems: pd.DataFrame, columns: dict[str, str], delimiter: str
+) -> None:
+    """The original rows of rejected lines, with the line number and the reasons."""
+    named = problems["field"].map(lambda f: columns.get(f, f)) + ": " + problems["reason"]
+    reasons = named.groupby(problems["row"] + 2).agg("; ".join)
     with target.open("w", newline="") as out:
         writer = csv.writer(out, delimiter=delimiter)
         with source.open(newline="") as original:
             rows = csv.reader(original, delimiter=delimiter)
             writer.writerow([*next(rows), "line", "reason"])
-            wanted = set(table.index)
             for line, row in enumerate(rows, start=2):
-                if line in wanted:
-                    writer.writerow([*row, line, table[line]])
+                if line in reasons.index:
+                    writer.writerow([*row, line, reasons[line]])

@@ -149,3 +149,21 @@ def test_a_review_needs_a_rating(db, tmp_path):
     path = write(tmp_path / "e.csv", "customer,kind,occurred_at,value\nC1,review,2026-01-01,9\n")
     with pytest.raises(CommandError, match="line 2, column 'value': a review needs a rating"):
         call_command("import_csv", "events", path)
+
+
+def test_an_order_with_one_bad_line_is_rejected_whole(db, tmp_path):
+    Customer.objects.create(external_id="C1")
+    path = write(
+        tmp_path / "orders.csv",
+        """
+order_id,customer,placed_at,quantity,unit_price
+O1,C1,2026-01-05,1,10.00
+O1,C1,2026-01-05,x,2.50
+O2,C1,2026-01-06,1,3.00
+""",
+    )
+    rejects = tmp_path / "r.csv"
+    call_command("import_csv", "orders", path, "--skip-bad-rows", "--reject-file", str(rejects))
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["O2"]
+    rows = {r["line"]: r["reason"] for r in csv.DictReader(rejects.open())}
+    assert "another line of this order is invalid" in rows["2"] and "quantity" in rows["3"]
