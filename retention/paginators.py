@@ -6,6 +6,7 @@ from functools import cached_property
 
 from django.contrib import admin
 from django.core.paginator import Paginator
+from rest_framework.pagination import CursorPagination
 
 
 class CappedCountPaginator(Paginator):
@@ -26,3 +27,9 @@ class LargeTableAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+
+class NewestFirstCursor(CursorPagination):
+    """Stable paging through millions of rows: no page counts, no OFFSET scans."""
+
+    ordering = ("-id",)
