@@ -33,6 +33,8 @@ demo: install
 	$(MANAGE) generate_shop --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
 		--seed $(DEMO_SEED) --end $(DEMO_END) --if-empty
 	$(MANAGE) create_demo_users
+	$(MANAGE) train --as-of $(DEMO_END)
+	$(MANAGE) score --as-of $(DEMO_END)
 	@if [ "$(DEMO_SERVE)" = "1" ]; then $(MAKE) --no-print-directory serve; \
 	else echo "Demo ready (DEMO_SERVE=0: not serving). Start it with: make serve"; fi
 
@@ -65,13 +67,18 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # Benchmarks print numbers; they are not tests. They run on their own PostgreSQL database.
-BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
+
+# Benchmarks print their numbers; each uses its own PostgreSQL database.
+BENCH_DBS := bench bench_gen bench_quality bench_score
 
 bench: install
-	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 \
-		|| psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE bench"
-	DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=1 $(BIN)/python bench/generate.py
-	DATABASE_URL=$(BENCH_DATABASE_URL) DEBUG=1 $(BIN)/python bench/ingest.py
+	@for db in $(BENCH_DBS); do \
+		psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$$db'" \
+			| grep -q 1 || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $$db"; done
+	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/score.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -88,7 +88,7 @@ def content_key(frame: pd.DataFrame, kind: str) -> pd.Series:
     }[kind]
     text = frame[fields].astype(str)
     hashed = pd.util.hash_pandas_object(text, index=False).to_numpy()
-    return pd.Series([f"{h:016x}" for h in hashed], index=frame.index)
+    return pd.Series(hashed.astype(str), index=frame.index)
 
 
 def reference_errors(kind: str):
