@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 
-from customers.models import Customer, Order, OrderLine
+from customers.models import Customer, Order, OrderLine, Product
+
+
+def shop_has_data() -> bool:
+    return Customer.objects.exists() or Product.objects.exists()
 
 
 def customer_list() -> QuerySet[Customer]:

@@ -13,7 +13,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from customers.bulk import copy_frame_into
+from customers.bulk import analyze, copy_frame_into
 from customers.importing import merge
 from customers.importing.fields import ParseOptions, parse_chunk
 
@@ -120,4 +120,5 @@ def _stage_and_merge(kind, chunks, columns, options, keep_going, currency, progr
     if len(found) and not keep_going:
         raise Rejected(Loaded({}, found, rows))
     counts = merge.merge(kind, now=timezone.now(), currency=currency)
+    analyze(*merge.TARGETS[kind])
     return Loaded(counts, found, rows)

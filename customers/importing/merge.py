@@ -14,9 +14,17 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 
+from customers.models import Customer, Event, Order, OrderLine, Product
 from retention.sql import read_frame
 
 STAGING = "import_staging"
+TARGETS = {
+    "customers": [Customer],
+    "products": [Product],
+    "orders": [Order, OrderLine],
+    "events": [Event],
+    "transactions": [Customer, Order, OrderLine],
+}
 
 _TYPES = {
     "line": "INTEGER",

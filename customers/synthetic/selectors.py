@@ -54,25 +54,31 @@ def _summaries(cutoff: dt.datetime) -> pd.DataFrame:
                COALESCE((
                    SELECT CAST(v.value AS INTEGER) FROM customers_event v
                    WHERE v.external_id = 'rev-' || l.external_id AND v.occurred_at < %s
-               ), 0) AS rating_last,
-               COALESCE(s.sessions, 0) AS sessions,
-               COALESCE(s.sessions_after, 0) AS sessions_after,
-               COALESCE(s.delay_after, 0) AS delay_after
+               ), 0) AS rating_last
         FROM last l
-        LEFT JOIN (
-            SELECT e.customer_id,
-                   COUNT(*) AS sessions,
-                   SUM(CASE WHEN e.occurred_at > l2.placed_at THEN 1 ELSE 0 END)
-                       AS sessions_after,
-                   SUM(CASE WHEN e.occurred_at > l2.placed_at
-                       THEN {epoch_days_sql("e.occurred_at")} - {epoch_days_sql("l2.placed_at")}
-                       ELSE 0 END) AS delay_after
-            FROM customers_event e JOIN last l2 ON l2.customer_id = e.customer_id
-            WHERE e.kind = 'visit' AND e.occurred_at < %s
-            GROUP BY e.customer_id
-        ) AS s ON s.customer_id = l.customer_id
     """
-    return read_frame(sql, [c, c, c, c, c])
+    summary = read_frame(sql, [c, c, c, c])
+    # Sessions separately: one pass over visits, joined to the last purchase in pandas,
+    # so the plan cannot degrade into one aggregate per customer.
+    visits = read_frame(
+        f"""
+        WITH last AS ({last})
+        SELECT e.customer_id,
+               COUNT(*) AS sessions,
+               SUM(CASE WHEN e.occurred_at > l.placed_at THEN 1 ELSE 0 END) AS sessions_after,
+               SUM(CASE WHEN e.occurred_at > l.placed_at
+                   THEN {epoch_days_sql("e.occurred_at")} - {epoch_days_sql("l.placed_at")}
+                   ELSE 0 END) AS delay_after
+        FROM customers_event e JOIN last l ON l.customer_id = e.customer_id
+        WHERE e.kind = 'visit' AND e.occurred_at < %s
+        GROUP BY e.customer_id
+        """,
+        [c, c],
+    )
+    merged = summary.merge(visits, on="customer_id", how="left")
+    counts = ["sessions", "sessions_after", "delay_after"]
+    merged[counts] = merged[counts].astype(float).fillna(0.0)
+    return merged
 
 
 def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:

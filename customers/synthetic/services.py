@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from customers.bulk import copy_frame, reserve_ids
+from customers.bulk import analyze, copy_frame, reserve_ids
 from customers.models import (
     Customer,
     Event,
@@ -19,6 +19,7 @@ from customers.models import (
     SyntheticShop,
     SyntheticTruth,
 )
+from customers.selectors import shop_has_data
 from customers.synthetic.process import Clock, Params, Shop, simulate
 from customers.synthetic.responses import draw_responses
 from customers.synthetic.truth import churn_probability
@@ -55,11 +56,11 @@ def generate_shop(
     replace: bool = False,
 ) -> SyntheticShop:
     """Write a believable shop with ``days`` of history ending on ``end`` (inclusive)."""
-    if Customer.objects.exists():
+    if shop_has_data():
         if not replace:
             raise ShopExists(
-                "the database already has customers; use --replace to delete all shop data "
-                "first, or --if-empty to keep it"
+                "the database already has customers or products; use --replace to delete "
+                "all shop data first, or --if-empty to keep it"
             )
         for model in (SyntheticShop, Event, OrderLine, Order, Customer, Product):
             model.objects.all().delete()
@@ -93,6 +94,7 @@ def generate_shop(
     external, reviewed_product = _write_orders(rng, shop, customer_ids, products, start)
     _write_events(rng, shop, customer_ids, start, external, reviewed_product)
     _write_truth(rng, shop, customer_ids, record, start)
+    analyze()
     return record
 
 

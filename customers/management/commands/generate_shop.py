@@ -4,6 +4,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from customers.models import Customer, Event, Order
+from customers.selectors import shop_has_data
 from customers.synthetic.services import ShopExists, generate_shop
 
 
@@ -32,8 +33,8 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         if o["customers"] < 1 or o["days"] < 30:
             raise CommandError("--customers must be >= 1 and --days >= 30")
-        if o["if_empty"] and Customer.objects.exists():
-            self.stdout.write("The database already has customers; not generating a shop.")
+        if o["if_empty"] and shop_has_data():
+            self.stdout.write("The database already has shop data; not generating a shop.")
             return
         started = time.perf_counter()
         try:
