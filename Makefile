@@ -69,7 +69,7 @@ format: install
 # Benchmarks print numbers; they are not tests. They run on their own PostgreSQL database.
 
 # Benchmarks print their numbers; each uses its own PostgreSQL database.
-BENCH_DBS := bench bench_gen bench_quality bench_score
+BENCH_DBS := bench bench_gen bench_quality bench_score bench_txlog
 
 bench: install
 	@for db in $(BENCH_DBS); do \
@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/transaction_log.py
 	$(BIN)/python bench/score.py
 
 clean:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from customers.models import SyntheticShop
 from customers.synthetic.process import Clock, Params
-from customers.synthetic.truth import churn_probability
+from customers.synthetic.truth import churn_probability_of
 from retention.sql import cutoff_of, epoch_days, epoch_days_sql, read_frame, timestamp_param
 
 
@@ -92,21 +92,8 @@ def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFra
     origin = epoch_days(dt.datetime.combine(shop.start, dt.time(), tzinfo=dt.UTC))
     s = _summaries(cutoff)
     T = epoch_days(cutoff) - origin
-    probability = churn_probability(
-        params,
-        clock,
-        a=s["a"].to_numpy(float) - origin,
-        x=s["x"].to_numpy(float),
-        t_x=s["t_x"].to_numpy(float) - origin,
-        T=T,
-        refund_last=s["refund_last"].to_numpy(bool),
-        ticket_last=s["ticket_last"].to_numpy(bool),
-        rating_last=s["rating_last"].to_numpy(int),
-        sessions=s["sessions"].to_numpy(float),
-        sessions_after=s["sessions_after"].to_numpy(float),
-        delay_after=s["delay_after"].to_numpy(float),
-        horizon=horizon_days,
-    )
+    s[["a", "t_x"]] = s[["a", "t_x"]].astype(float) - origin
+    probability = churn_probability_of(s, params, clock, T=T, horizon=horizon_days)
     return pd.DataFrame(
         {"customer_id": s["customer_id"].to_numpy(np.int64), "probability": probability}
     )

@@ -20,9 +20,9 @@ from customers.models import (
     SyntheticTruth,
 )
 from customers.selectors import shop_has_data
-from customers.synthetic.process import Clock, Params, Shop, simulate
+from customers.synthetic.process import Params, Shop, simulate
 from customers.synthetic.responses import draw_responses
-from customers.synthetic.truth import churn_probability
+from customers.synthetic.truth import churn_probability_of
 
 CATEGORIES = [
     "shoes", "outerwear", "knitwear", "shirts", "trousers",
@@ -325,30 +325,12 @@ def _summaries_in_memory(shop: Shop, T: float) -> pd.DataFrame:
     )
 
 
-def _truth(params: Params, clock: Clock, summary: pd.DataFrame, T: float, horizon: int):
-    return churn_probability(
-        params,
-        clock,
-        a=summary["a"].to_numpy(float),
-        x=summary["x"].to_numpy(float),
-        t_x=summary["t_x"].to_numpy(float),
-        T=T,
-        refund_last=summary["refund_last"].to_numpy(bool),
-        ticket_last=summary["ticket_last"].to_numpy(bool),
-        rating_last=summary["rating_last"].to_numpy(int),
-        sessions=summary["sessions"].to_numpy(float),
-        sessions_after=summary["sessions_after"].to_numpy(float),
-        delay_after=summary["delay_after"].to_numpy(float),
-        horizon=horizon,
-    )
-
-
 def _write_truth(rng, shop: Shop, ids, record: SyntheticShop, start) -> None:
     horizon = shop.params.horizon_days
     summary = _summaries_in_memory(shop, float(shop.days))
     prob = np.full(ids.size, np.nan)
-    prob[summary["index"].to_numpy()] = _truth(
-        shop.params, shop.clock, summary, float(shop.days), horizon
+    prob[summary["index"].to_numpy()] = churn_probability_of(
+        summary, shop.params, shop.clock, T=float(shop.days), horizon=horizon
     )
     left = np.isnan(shop.left_at)
     copy_frame(

@@ -19,6 +19,7 @@ the Gamma/Beta posteriors, which have closed forms.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 
 from customers.synthetic.process import Clock, Params
@@ -71,3 +72,25 @@ def churn_probability(
     left = expit(log_odds)
     none_if_around = ((p.alpha + S_T - S_a) / (p.alpha + S_H - S_a)) ** (p.r + x)
     return left + (1 - left) * none_if_around
+
+
+def churn_probability_of(
+    summary: pd.DataFrame, params: Params, clock: Clock, *, T: float, horizon: float
+) -> np.ndarray:
+    """:func:`churn_probability` for a frame of per-customer summaries (times in days
+    since the shop's start), as both the generator and the database reader build them."""
+    return churn_probability(
+        params,
+        clock,
+        a=summary["a"].to_numpy(float),
+        x=summary["x"].to_numpy(float),
+        t_x=summary["t_x"].to_numpy(float),
+        T=T,
+        refund_last=summary["refund_last"].to_numpy(bool),
+        ticket_last=summary["ticket_last"].to_numpy(bool),
+        rating_last=summary["rating_last"].to_numpy(int),
+        sessions=summary["sessions"].to_numpy(float),
+        sessions_after=summary["sessions_after"].to_numpy(float),
+        delay_after=summary["delay_after"].to_numpy(float),
+        horizon=horizon,
+    )
