@@ -23,11 +23,11 @@ class Command(BaseCommand):
             result = train_models(as_of=as_of(options), algorithms=options["algorithms"].split(","))
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{'model':<22}{'AUC':>8}{'PR AUC':>8}{'Brier':>8}{'fit s':>8}")
+        self.stdout.write(f"{'model':<26}{'AUC':>8}{'PR AUC':>8}{'Brier':>8}{'fit s':>8}")
         for v in sorted(result.candidates, key=lambda v: -v.metrics["auc"]):
             m = v.metrics
             self.stdout.write(
-                f"#{v.pk:<4}{v.algorithm:<17}{m['auc']:>8.4f}{m['pr_auc']:>8.4f}"
+                f"#{v.pk:<4}{v.algorithm:<21}{m['auc']:>8.4f}{m['pr_auc']:>8.4f}"
                 f"{m['brier']:>8.4f}{v.fit_seconds:>8.1f}"
             )
         verdict = "promoted to champion" if result.promoted else "kept the champion"
