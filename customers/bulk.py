@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import Model
@@ -79,6 +80,13 @@ def copy_frame_into(table: str, frame: pd.DataFrame) -> int:
     if not is_postgres():
         columns = [_python_values(column) for _, column in frame.items()]
         return _insert_rows(table, list(frame.columns), zip(*columns, strict=True))
+    frame = frame.assign(
+        **{
+            name: _utc_text(column)
+            for name, column in frame.items()
+            if isinstance(column.dtype, pd.DatetimeTZDtype)
+        }
+    )
     table = connection.ops.quote_name(table)
     cols = ", ".join(connection.ops.quote_name(c) for c in frame.columns)
     sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
@@ -87,6 +95,13 @@ def copy_frame_into(table: str, frame: pd.DataFrame) -> int:
             chunk = frame.iloc[start : start + _FRAME_CHUNK]
             copy.write(chunk.to_csv(header=False, index=False, na_rep="\\N"))
     return len(frame)
+
+
+def _utc_text(column: pd.Series) -> pd.Series:
+    """Aware timestamps as naive UTC text: numpy formats them several times faster than
+    pandas' CSV writer, and Django's connections run in UTC, so no offset is needed."""
+    text = np.datetime_as_string(column.dt.tz_convert("UTC").dt.tz_localize(None), unit="us")
+    return pd.Series(text, index=column.index).where(column.notna())
 
 
 def _python_values(column: pd.Series) -> list[Any]:
