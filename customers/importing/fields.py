@@ -50,8 +50,11 @@ def _timestamp(raw: pd.Series, options: ParseOptions):
 
 
 def _date(raw: pd.Series, options: ParseOptions):
-    parsed, bad, reason = _timestamp(raw, options)
-    return parsed.dt.date, bad, reason
+    # A calendar date stays the date written: no time zone applies to it.
+    value = raw.str.strip()
+    parsed = pd.to_datetime(value, format=options.date_format or "ISO8601", errors="coerce")
+    expected = options.date_format or "an ISO 8601 date"
+    return parsed.dt.date, parsed.isna() & (value != ""), f"is not a date in the format {expected}"
 
 
 def _decimal(minimum: float | None = 0) -> Parser:

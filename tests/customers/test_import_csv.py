@@ -167,3 +167,20 @@ O2,C1,2026-01-06,1,3.00
     assert list(Order.objects.values_list("external_id", flat=True)) == ["O2"]
     rows = {r["line"]: r["reason"] for r in csv.DictReader(rejects.open())}
     assert "another line of this order is invalid" in rows["2"] and "quantity" in rows["3"]
+
+
+def test_naive_times_are_in_the_shops_time_zone_and_dates_stay_dates(db, tmp_path, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    path = write(tmp_path / "c.csv", "external_id,signup_date\nC1,2025-01-02\n")
+    call_command("import_csv", "customers", path)
+    assert Customer.objects.get().signup_date == dt.date(2025, 1, 2)
+    events = write(
+        tmp_path / "e.csv",
+        "customer,kind,occurred_at\nC1,login,2026-01-05 09:30\nC1,login,2026-01-05T09:30:00Z\n",
+    )
+    call_command("import_csv", "events", events)
+    times = sorted(Event.objects.values_list("occurred_at", flat=True))
+    assert times == [
+        dt.datetime(2026, 1, 5, 8, 30, tzinfo=dt.UTC),  # 09:30 in Berlin
+        dt.datetime(2026, 1, 5, 9, 30, tzinfo=dt.UTC),
+    ]
