@@ -83,7 +83,11 @@ class Order(models.Model):
         PHONE = "phone", "Phone"
 
     external_id = models.CharField(max_length=64, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    # db_index=False: the (customer, placed_at) index serves customer lookups; a second
+    # index would only slow every bulk load down.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="orders", db_index=False
+    )
     placed_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
     total = models.DecimalField(max_digits=12, decimal_places=2)
@@ -107,7 +111,9 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )  # the unique (order, position) index serves lookups by order
     position = models.PositiveSmallIntegerField()
     product = models.ForeignKey(
         Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -139,7 +145,9 @@ class Event(models.Model):
 
     # Optional: trackers that send ids get idempotent re-sends; bulk history may have none.
     external_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="events", db_index=False
+    )  # the (customer, kind, occurred_at) index serves lookups by customer
     kind = models.CharField(max_length=16, choices=Kind.choices)
     occurred_at = models.DateTimeField()
     value = models.DecimalField(
@@ -224,7 +232,9 @@ class SyntheticTruth(models.Model):
 class SyntheticResponse(models.Model):
     """How one synthetic customer truly reacts to one offer type (heterogeneous effects)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # the unique (customer, offer_type) index serves lookups by customer
     offer_type = models.CharField(max_length=32, choices=OfferType.choices)
     purchase_boost = models.FloatField(
         help_text="Probability the offer triggers an extra order within the response window"
