@@ -22,6 +22,7 @@ from retention.sql import (
     epoch_days_sql,
     placeholders,
     read_frame,
+    roomy_queries,
     timestamp_param,
     timestamp_sql,
 )
@@ -188,6 +189,13 @@ def build_features(
     The BG/NBD model is fitted on the same point-in-time data unless ``bgnbd_params`` are
     given; the fitted parameters are returned so callers can reuse them.
     """
+    with roomy_queries():
+        return _build(as_of, definition, bgnbd_params)
+
+
+def _build(
+    as_of: dt.date, definition: ChurnDefinition, bgnbd_params: bgnbd.BGNBDParams | None
+) -> tuple[pd.DataFrame, bgnbd.BGNBDParams]:
     cutoff = cutoff_of(as_of)
     c = epoch_days(cutoff)
     statuses = list(definition.qualifying_statuses)

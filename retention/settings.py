@@ -192,3 +192,6 @@ LOGGING = {
 
 # Scoring runs whose per-customer rows are kept (older ones are pruned after each run).
 ML_KEEP_SCORING_RUNS = env_int("ML_KEEP_SCORING_RUNS", 14)
+
+# work_mem for the nightly whole-table aggregates (features), set per transaction.
+ANALYTICS_WORK_MEM = env_str("ANALYTICS_WORK_MEM", "256MB")
