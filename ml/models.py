@@ -148,6 +148,11 @@ class ScoringRun(models.Model):
     max_psi = models.FloatField(null=True, blank=True)
     drift_flagged = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    frame = models.FileField(
+        upload_to="scoring-runs/",
+        blank=True,
+        help_text="Features and scores of every scored customer, for rules and their previews",
+    )
 
     class Meta:
         ordering = ["-id"]

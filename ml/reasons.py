@@ -146,6 +146,7 @@ TEMPLATES: dict[str, Template] = {
     "days_since_login": _login,
     "last_rating": _rating("last_rating", "last review"),
     "avg_rating": _rating("avg_rating", "reviews average"),
+    "days_since_review": lambda f, h: "last review " + _int(f["days_since_review"]) + " days ago",
     "tickets_90d": _count("tickets_90d", "support ticket", "support tickets", "90 days"),
     "bgnbd_p_alive": lambda f, h: (
         "purchase rhythm gives only a "
@@ -162,6 +163,7 @@ MISSING: dict[str, str] = {
     "gap_std_days": "too few orders to tell how regular they are",
     "overdue_ratio": "has ordered only once, so there is no rhythm yet",
     "spend_trend": "no spend in the last 180 days",
+    "days_since_review": "has never written a review",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from django.db.models import QuerySet
 
 from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
@@ -54,3 +56,18 @@ def score_history(customer_id: int) -> QuerySet[CustomerScore]:
         .select_related("run")
         .order_by("-run__as_of", "-run_id")
     )
+
+
+def run_frame(run: ScoringRun) -> pd.DataFrame:
+    """Features and scores of every customer the run scored, indexed by customer id:
+    the feature columns, ``probability``, ``expected_spend``, ``value_at_risk`` and ``tier``."""
+    if not run.frame:
+        raise NotReady(f"scoring run #{run.pk} kept no feature frame: score again with --rescore")
+    with run.frame.open("rb") as handle, np.load(handle) as saved:
+        frame = pd.DataFrame(
+            saved["values"],
+            index=pd.Index(saved["customer_id"], name="customer_id"),
+            columns=saved["columns"].tolist(),
+        )
+        frame["tier"] = saved["tier"]
+    return frame

@@ -107,6 +107,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Files the workers write for each other (scoring runs' feature frames). A shared volume or
+# an object-storage backend in STORAGES when workers run on several hosts.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 LOGIN_URL = "/admin/login/"
 
 # --- Security: strict unless DEBUG; each can be relaxed explicitly behind a TLS proxy. ---

@@ -62,11 +62,14 @@ def test_features_describe_each_customers_history(shop):
     assert r["visits_30d"] == 1 and r["visit_trend"] == 0
     assert r["days_since_login"] == pytest.approx(5.5)
     assert r["last_rating"] == 2 and r["avg_rating"] == 3.5
+    days_since_noon_may_12 = (dt.date(2026, 7, 1) - dt.date(2026, 5, 12)).days - 0.5
+    assert r["days_since_review"] == pytest.approx(days_since_noon_may_12)
     assert r["tickets_90d"] == 1
     assert 0 < r["bgnbd_p_alive"] <= 1
     o = f.loc[once]
     assert o["frequency"] == 1 and np.isnan(o["gap_mean_days"]) and np.isnan(o["last_rating"])
     assert o["visits_30d"] == 0 and np.isnan(o["days_since_login"])
+    assert np.isnan(o["days_since_review"])
 
 
 def test_features_at_as_of_never_change_when_later_rows_arrive(shop):
@@ -104,3 +107,26 @@ def test_labels_look_only_at_the_horizon_after_as_of(shop):
 def test_every_feature_is_described_and_has_a_reason_template():
     assert set(FEATURES) == set(TEMPLATES)
     assert all(FEATURES.values())
+
+
+# Serialized like every other transactional test: a plain flush would re-create the
+# content types under new ids, and the next serialized restore would collide with them.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_outside_a_transaction_the_history_streams_over_its_own_connection_alike(shop, monkeypatch):
+    """``build_features`` in a nightly job runs outside a transaction and reads orders
+    over a dedicated asyncpg connection; inside one it reads through Django's. Same
+    numbers either way."""
+    from django.db import connection, transaction
+
+    import retention.sql
+
+    streams = []
+    copy_out = retention.sql._copy_out
+    monkeypatch.setattr(retention.sql, "_copy_out", lambda *a: streams.append(1) or copy_out(*a))
+    assert not connection.in_atomic_block
+    outside = features_at()
+    assert streams == ([1, 1] if connection.vendor == "postgresql" else [])
+    with transaction.atomic():
+        inside = features_at()
+    pd.testing.assert_frame_equal(outside, inside)
+    assert outside.loc[shop["regular"].pk, "distinct_categories"] == 2

@@ -3,11 +3,13 @@ import json
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from customers.models import Customer
+from ml.features import FEATURE_NAMES
 from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
-from ml.selectors import NotReady, latest_scores, score_history
+from ml.selectors import NotReady, latest_scores, run_frame, score_history
 from ml.services import load_model, promote, rollback, score_customers, train_models
 from tests.ml.history import simulated_shop
 
@@ -115,6 +117,11 @@ def test_scoring_writes_one_row_per_customer_with_tier_value_and_reasons(trained
     assert latest_scores().count() == run.customers_scored
     customer = scores.first().customer_id
     assert [s.run_id for s in score_history(customer)] == [run.pk]
+    kept = run_frame(run)
+    assert len(kept) == run.customers_scored and set(FEATURE_NAMES) < set(kept.columns)
+    stored = scores.get(customer_id=customer)
+    assert kept.loc[customer, "probability"] == pytest.approx(stored.probability, abs=1e-6)
+    assert kept.loc[customer, "tier"] == stored.tier
 
 
 def test_scoring_the_same_day_twice_does_nothing_new_and_old_runs_are_pruned(trained):
@@ -123,6 +130,7 @@ def test_scoring_the_same_day_twice_does_nothing_new_and_old_runs_are_pruned(tra
     later = [score_customers(as_of=AS_OF + dt.timedelta(days=d), keep_runs=2) for d in (1, 2)]
     assert list(ScoringRun.objects.order_by("as_of")) == later
     assert not CustomerScore.objects.filter(run=first).exists()
+    assert not default_storage.exists(first.frame.name)
 
 
 def test_scoring_refuses_without_a_champion_or_after_the_definition_changed(shop):
