@@ -28,3 +28,12 @@ def add_as_of(parser: argparse.ArgumentParser) -> None:
 
 def as_of(options: dict) -> dt.date:
     return options["as_of"] or timezone.localdate()
+
+
+def moment(day: dt.date | None) -> dt.datetime:
+    """The instant a job acts at: now, or when replaying a past day, the end of that day,
+    so alerts, sends and audit rows of a replay carry the day they belong to."""
+    from retention.sql import cutoff_of
+
+    now = timezone.now()
+    return now if day is None else min(now, cutoff_of(day))

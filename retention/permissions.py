@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+import time
+
+from django.conf import settings
 from rest_framework.permissions import BasePermission
 
+from retention.channels.webhook import signature
 from retention.roles import ADMIN, AGENT
 
 
@@ -29,3 +34,21 @@ class IsStaffRole(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return _in_groups(request.user, {ADMIN, AGENT})
+
+
+class SignedByProvider(BasePermission):
+    """Channel providers posting delivery receipts: no user, but an HMAC-SHA256 signature
+    over ``"{timestamp}." + body`` with ``RECEIPTS_SECRET``, at most five minutes old."""
+
+    message = "A valid, fresh X-Retention-Signature is required."
+    max_age_seconds = 300
+
+    def has_permission(self, request, view) -> bool:
+        secret = settings.RECEIPTS_SECRET
+        timestamp = request.headers.get("X-Retention-Timestamp", "")
+        given = request.headers.get("X-Retention-Signature", "")
+        if not secret or not timestamp.isdigit():
+            return False
+        if abs(time.time() - int(timestamp)) > self.max_age_seconds:
+            return False
+        return hmac.compare_digest(signature(secret, timestamp, request.body), given)

@@ -14,9 +14,24 @@ AGENT = "Agent"
 ADMIN_APPS = ("customers", "retention", "ml", "bots", "django_celery_beat")
 ADMIN_EXTRA = (("auth", "user"), ("auth", "group"), ("authtoken", "token"))
 
-# Agents read shop data; workflow permissions (alerts, interventions) are added with them.
+# Agents read shop data and scores, and work alerts and interventions; rules, campaigns,
+# offers and the contact policy stay with admins.
 AGENT_PERMISSIONS = {
     "customers": ["view_customer", "view_order", "view_orderline", "view_event", "view_product"],
+    "ml": ["view_customerscore", "view_scoringrun"],
+    "retention": [
+        "view_alert",
+        "change_alert",
+        "view_intervention",
+        "change_intervention",
+        "view_auditentry",
+        "view_campaign",
+        "view_campaignoutcome",
+        "view_coupon",
+        "view_offer",
+        "view_outboxmessage",
+        "view_riskrule",
+    ],
 }
 
 

@@ -198,3 +198,35 @@ ML_KEEP_SCORING_RUNS = env_int("ML_KEEP_SCORING_RUNS", 14)
 
 # work_mem for the nightly whole-table aggregates (features), set per transaction.
 ANALYTICS_WORK_MEM = env_str("ANALYTICS_WORK_MEM", "256MB")
+
+# --- Retention workflow: channels, outbox and the shop's name in messages. ---
+SHOP_NAME = env_str("SHOP_NAME", "Our shop")
+RETENTION_MAIL_DOMAIN = env_str("RETENTION_MAIL_DOMAIN", "retention.local")
+# One backend per channel (dotted paths); SMS goes to a file in the demo until a provider
+# URL is set, webhooks only once a URL and a signing secret are set.
+SMS_PROVIDER_URL = env_str("SMS_PROVIDER_URL")
+SMS_PROVIDER_KEY = env_str("SMS_PROVIDER_KEY")
+WEBHOOK_URL = env_str("WEBHOOK_URL")
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET")
+RETENTION_CHANNELS = {
+    "email": "retention.channels.email.EmailChannel",
+    "sms": "retention.channels.sms.HttpSmsChannel"
+    if SMS_PROVIDER_URL
+    else "retention.channels.files.FileSmsChannel",
+    "webhook": "retention.channels.webhook.WebhookChannel",
+}
+RETENTION_HTTP_TIMEOUT = env_int("RETENTION_HTTP_TIMEOUT", 10)
+# Failed sends are retried after 30 s, 60 s, 120 s ... and failed for good after this many.
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6)
+OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 30)
+# A worker claiming a batch owns it this long; after that it counts as dead mid-send.
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300)
+OUTBOX_BATCH = env_int("OUTBOX_BATCH", 500)
+# Delivery receipts from providers are signed with this (HMAC-SHA256, like our webhooks).
+RECEIPTS_SECRET = env_str("RECEIPTS_SECRET")
+
+# Telegram's limits for a bot: about 30 messages a second overall, one a second per chat.
+TELEGRAM_MESSAGES_PER_SECOND = env_int("TELEGRAM_MESSAGES_PER_SECOND", 30)
+TELEGRAM_SECONDS_PER_CHAT = float(env_str("TELEGRAM_SECONDS_PER_CHAT", "1.0"))
+# Commands a chat may send per minute before the bot asks it to slow down.
+BOT_COMMANDS_PER_MINUTE = env_int("BOT_COMMANDS_PER_MINUTE", 20)

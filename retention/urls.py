@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("customers.urls")),
+    path("api/v1/", include("retention.api_urls")),
 ]
 
 admin.site.site_header = "Retention assistant"

@@ -70,3 +70,18 @@ def live_worker(transactional_db):
         raise pytest.UsageError("task tests need the Redis broker (make test-pg)")
     with start_worker(app, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
         yield app
+
+
+@pytest.fixture
+def sms_provider(settings):
+    """A local SMS provider behind the HTTP SMS channel, with no pause between retries."""
+    from tests.retention.fake_provider import FakeProvider
+
+    with FakeProvider() as fake:
+        settings.SMS_PROVIDER_URL = fake.url
+        settings.RETENTION_CHANNELS = {
+            **settings.RETENTION_CHANNELS,
+            "sms": "retention.channels.sms.HttpSmsChannel",
+        }
+        settings.OUTBOX_RETRY_SECONDS = 0
+        yield fake

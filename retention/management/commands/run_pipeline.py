@@ -1,0 +1,32 @@
+"""Score, raise alerts and propose interventions for one day (what beat runs nightly)."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ml.selectors import NotReady
+from retention.cli import add_as_of, as_of, moment
+from retention.services.pipeline import nightly_pipeline
+
+
+class Command(BaseCommand):
+    help = "Score everyone, then raise alerts and propose interventions (idempotent per day)."
+
+    def add_arguments(self, parser):
+        add_as_of(parser)
+
+    def handle(self, *args, **options):
+        day = as_of(options)
+        try:
+            summary = nightly_pipeline(as_of=day, now=moment(options["as_of"]))
+        except NotReady as exc:
+            raise CommandError(str(exc)) from exc
+        alerts = sum(summary["alerts"].values())
+        proposed = summary["interventions"]
+        self.stdout.write(
+            self.style.SUCCESS(f"{day}: {alerts} new alerts")
+            + f" ({json.dumps(summary['alerts'])}); interventions {json.dumps(proposed)}; "
+            f"{summary['won_back']} alerts closed as won back; seconds {summary['seconds']}"
+        )

@@ -1,0 +1,237 @@
+"""Alerts: raised in bulk from a scoring run, then acknowledged, assigned, actioned,
+dismissed, escalated or resolved (won back when the customer orders again)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Subquery
+
+from customers.models import Order
+from ml.models import ChurnDefinition, ScoringRun
+from ml.selectors import active_definition, run_frame
+from retention.models import Alert, RiskRule, Severity
+from retention.rules import condition_of, matches
+from retention.services.audit import CUSTOMER, SCHEDULE, Actor, audit_bulk, audit_record
+from retention.signals import alerts_changed
+from retention.sql import staged_ids
+
+ALREADY_CLOSED = "this alert is already closed"
+
+
+class AlertClosed(Exception):
+    """The alert was closed before this action reached it (by another agent, or won back)."""
+
+
+def rule_matches(rule: RiskRule, frame: pd.DataFrame) -> pd.Index:
+    """Customer ids in ``frame`` (a scoring run's features and scores) the rule matches."""
+    conditions = [condition_of(c) for c in rule.conditions.all()]
+    return frame.index[matches(frame, conditions)]
+
+
+def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
+    """One open alert per matching customer and active rule, in bulk.
+
+    Safe to repeat: the partial unique index on open alerts turns a second insert into
+    nothing, and a rule's cooldown skips customers whose alert of it closed recently.
+    Returns the new alerts per rule name.
+    """
+    frame = run_frame(run)
+    raised: dict[str, int] = {}
+    rules = RiskRule.objects.filter(is_active=True).prefetch_related("conditions")
+    with transaction.atomic():
+        for rule in rules:
+            ids = rule_matches(rule, frame)
+            raised[rule.name] = _insert_alerts(rule, run, ids, now) if len(ids) else 0
+        if any(raised.values()):
+            _announce([])
+    return raised
+
+
+def _announce(alert_ids: list[int]) -> None:
+    transaction.on_commit(lambda: alerts_changed.send(sender=Alert, alert_ids=alert_ids))
+
+
+def _insert_alerts(rule: RiskRule, run: ScoringRun, ids: pd.Index, now: dt.datetime) -> int:
+    """Stage the matched ids, then insert every alert with one INSERT … SELECT that copies
+    the run's score and reasons; nothing per customer passes through Python."""
+    cooldown_from = now - dt.timedelta(days=rule.cooldown_days)
+    with staged_ids("retention_matched", ids) as matched, connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO retention_alert
+                (customer_id, rule_id, severity, state, queue, assigned_to_id, as_of,
+                 raised_at, probability, tier, value_at_risk, reasons, resolution, note)
+            SELECT s.customer_id, %s, %s, 'open', %s, %s, %s,
+                   %s, s.probability, s.tier, s.value_at_risk, s.reasons, '', ''
+            FROM {matched} m
+            JOIN ml_customerscore s ON s.run_id = %s AND s.customer_id = m.id
+            WHERE NOT EXISTS (
+                SELECT 1 FROM retention_alert a
+                WHERE a.customer_id = m.id AND a.rule_id = %s AND a.closed_at >= %s
+            )
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                rule.pk,
+                rule.severity,
+                rule.queue,
+                rule.assignee_id,
+                run.as_of,
+                now,
+                run.pk,
+                rule.pk,
+                cooldown_from,
+            ],
+        )
+        return cursor.rowcount
+
+
+def _closable(alert_id: int) -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=alert_id)
+    if alert.state not in Alert.OPEN_STATES:
+        raise AlertClosed(ALREADY_CLOSED)
+    return alert
+
+
+def alert_acknowledge(*, alert_id: int, actor: Actor, now: dt.datetime) -> Alert:
+    with transaction.atomic():
+        alert = _closable(alert_id)
+        if alert.state != Alert.State.OPEN:
+            return alert
+        alert.state, alert.acknowledged_at = Alert.State.ACKNOWLEDGED, now
+        if alert.assigned_to_id is None and actor.user is not None:
+            alert.assigned_to = actor.user
+        alert.save(update_fields=["state", "acknowledged_at", "assigned_to"])
+        audit_record(
+            actor=actor,
+            action="acknowledged",
+            at=now,
+            alert=alert,
+            from_state=Alert.State.OPEN,
+            to_state=alert.state,
+        )
+    return alert
+
+
+def alert_assign(*, alert_id: int, assignee, actor: Actor, now: dt.datetime) -> Alert:
+    """Give the alert to ``assignee`` (None: back to its queue); assigning acknowledges."""
+    with transaction.atomic():
+        alert = _closable(alert_id)
+        before = alert.state
+        alert.assigned_to = assignee
+        if assignee is not None and alert.state == Alert.State.OPEN:
+            alert.state, alert.acknowledged_at = Alert.State.ACKNOWLEDGED, now
+        alert.save(update_fields=["assigned_to", "state", "acknowledged_at"])
+        _announce([alert.pk])
+        audit_record(
+            actor=actor,
+            action="assigned",
+            at=now,
+            alert=alert,
+            from_state=before,
+            to_state=alert.state,
+            detail={"assignee": getattr(assignee, "username", None)},
+        )
+    return alert
+
+
+def alert_mark_actioned(*, alert_id: int, actor: Actor, now: dt.datetime) -> Alert:
+    with transaction.atomic():
+        alert = _closable(alert_id)
+        before = alert.state
+        alert.state = Alert.State.ACTIONED
+        alert.acknowledged_at = alert.acknowledged_at or now
+        alert.save(update_fields=["state", "acknowledged_at"])
+        audit_record(
+            actor=actor,
+            action="actioned",
+            at=now,
+            alert=alert,
+            from_state=before,
+            to_state=alert.state,
+        )
+    return alert
+
+
+def alert_close(
+    *, alert_id: int, actor: Actor, now: dt.datetime, dismiss: bool, note: str = ""
+) -> Alert:
+    """Dismiss (nothing to do) or resolve (handled) an alert; either starts its cooldown."""
+    with transaction.atomic():
+        alert = _closable(alert_id)
+        before = alert.state
+        alert.state = Alert.State.DISMISSED if dismiss else Alert.State.RESOLVED
+        alert.resolution = "" if dismiss else Alert.Resolution.HANDLED
+        alert.closed_at, alert.note = now, note
+        alert.save(update_fields=["state", "resolution", "closed_at", "note"])
+        audit_record(
+            actor=actor,
+            action="dismissed" if dismiss else "resolved",
+            at=now,
+            alert=alert,
+            from_state=before,
+            to_state=alert.state,
+            detail={"note": note} if note else None,
+        )
+    return alert
+
+
+def alerts_resolve_won_back(*, now: dt.datetime, definition: ChurnDefinition | None = None) -> int:
+    """Close every open alert whose customer has placed a qualifying order since it was
+    raised, recording the order: the customer was won back."""
+    statuses = (definition or active_definition()).qualifying_statuses
+    later = Order.objects.filter(
+        customer_id=OuterRef("customer_id"),
+        placed_at__gt=OuterRef("raised_at"),
+        placed_at__lte=now,
+        status__in=statuses,
+    ).order_by("placed_at")
+    with transaction.atomic():
+        won = Alert.objects.filter(state__in=Alert.OPEN_STATES).filter(Exists(later))
+        ids = list(won.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        Alert.objects.filter(pk__in=ids).update(
+            state=Alert.State.RESOLVED,
+            resolution=Alert.Resolution.WON_BACK,
+            closed_at=now,
+            won_back_order=Subquery(later.values("pk")[:1]),
+        )
+        audit_bulk(
+            actor=CUSTOMER,
+            action="won_back",
+            at=now,
+            alert_ids=ids,
+            to_state=Alert.State.RESOLVED,
+        )
+    return len(ids)
+
+
+def alerts_escalate(*, now: dt.datetime) -> list[int]:
+    """Mark high-severity alerts nobody acknowledged within their rule's time as escalated;
+    returns their ids so the chat surfaces can notify supervisors."""
+    waiting = Alert.objects.filter(
+        state=Alert.State.OPEN, severity=Severity.HIGH, escalated_at__isnull=True
+    )
+    with transaction.atomic():
+        ids = []
+        for rule in RiskRule.objects.filter(pk__in=waiting.values("rule_id")):
+            due = waiting.filter(
+                rule=rule, raised_at__lte=now - dt.timedelta(hours=rule.escalate_after_hours)
+            )
+            ids += due.select_for_update(skip_locked=True).values_list("pk", flat=True)
+        Alert.objects.filter(pk__in=ids).update(escalated_at=now)
+        if ids:
+            _announce(ids)
+        audit_bulk(
+            actor=SCHEDULE,
+            action="escalated",
+            at=now,
+            alert_ids=ids,
+            from_state=Alert.State.OPEN,
+            to_state=Alert.State.OPEN,
+        )
+    return ids

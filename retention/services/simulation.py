@@ -1,0 +1,111 @@
+"""Closing the loop on a synthetic shop (demo and benchmarks only): customers who received
+an offer react as their ground truth says.
+
+Each treated customer whose offer was sent either leaves because of it (probability
+``dropout_shock``: their later orders are removed, they never happened) or, if not, places
+one extra order inside the campaign's window with probability ``purchase_boost``. The
+draws are a fixed hash of the intervention, and each intervention is simulated once (an
+audit row marks it), so re-running changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+
+from customers.bulk import copy_frame
+from customers.models import Order, SyntheticResponse
+from retention.models import AuditEntry, Intervention
+from retention.offers import stable_unit
+from retention.sql import cutoff_of, read_frame, staged_ids
+
+SIMULATED = "simulated_response"
+_SHOCK_SALT, _BOOST_SALT, _TIME_SALT = 7_000_001, 7_000_002, 7_000_003
+
+
+def _received(cutoff: dt.datetime) -> pd.DataFrame:
+    rows = (
+        Intervention.objects.filter(
+            arm=Intervention.Arm.TREATMENT, sent_at__isnull=False, sent_at__lt=cutoff
+        )
+        .exclude(audit__action=SIMULATED)
+        .values(
+            "id", "customer_id", "offer_type", "sent_at", "proposed_at", "campaign__window_days"
+        )
+    )
+    frame = pd.DataFrame.from_records(
+        list(rows),
+        columns=[
+            "id",
+            "customer_id",
+            "offer_type",
+            "sent_at",
+            "proposed_at",
+            "campaign__window_days",
+        ],
+    )
+    responses = pd.DataFrame.from_records(
+        list(
+            SyntheticResponse.objects.filter(customer_id__in=frame["customer_id"].tolist()).values(
+                "customer_id", "offer_type", "purchase_boost", "dropout_shock"
+            )
+        ),
+        columns=["customer_id", "offer_type", "purchase_boost", "dropout_shock"],
+    )
+    return frame.merge(responses, on=["customer_id", "offer_type"])  # synthetic customers only
+
+
+def responses_simulate(*, as_of: dt.date) -> dict[str, int]:
+    cutoff = cutoff_of(as_of)
+    received = _received(cutoff)
+    if received.empty:
+        return {"simulated": 0, "left": 0, "extra_orders": 0}
+    ids = received["id"].to_numpy(np.int64)
+    left = stable_unit(_SHOCK_SALT, ids) < received["dropout_shock"].to_numpy()
+    boosted = ~left & (stable_unit(_BOOST_SALT, ids) < received["purchase_boost"].to_numpy())
+    sent = pd.to_datetime(received["sent_at"], utc=True)
+    window_end = pd.to_datetime(received["proposed_at"], utc=True) + pd.to_timedelta(
+        received["campaign__window_days"], unit="D"
+    )
+    placed = sent + (window_end - sent) * stable_unit(_TIME_SALT, ids)
+    with transaction.atomic():
+        for customer_id, since in zip(received["customer_id"][left], sent[left], strict=True):
+            Order.objects.filter(customer_id=customer_id, placed_at__gt=since).delete()
+        extra = received[boosted]
+        if len(extra):
+            with staged_ids("retention_simulated", extra["customer_id"].unique()) as staged:
+                basket = read_frame(
+                    f"""SELECT o.customer_id, AVG(CAST(o.total AS DOUBLE PRECISION)) AS value
+                        FROM {staged} s JOIN customers_order o ON o.customer_id = s.id
+                        WHERE o.status = 'paid' GROUP BY o.customer_id""",
+                    [],
+                ).set_index("customer_id")["value"]
+            copy_frame(
+                Order,
+                pd.DataFrame(
+                    {
+                        "external_id": "sim-" + extra["id"].astype(str),
+                        "customer_id": extra["customer_id"].to_numpy(),
+                        "placed_at": placed[boosted].to_numpy(),
+                        "status": Order.Status.PAID.value,
+                        "total": extra["customer_id"].map(basket).fillna(25.0).round(2).to_numpy(),
+                        "currency": "EUR",
+                        "sales_channel": Order.SalesChannel.WEB.value,
+                    }
+                ).astype({"placed_at": "datetime64[us, UTC]"}),
+            )
+        AuditEntry.objects.bulk_create(
+            AuditEntry(
+                at=cutoff,
+                actor_kind=AuditEntry.Actor.CUSTOMER,
+                via="simulation",
+                intervention_id=int(pk),
+                action=SIMULATED,
+                detail={"left": bool(gone), "extra_order": bool(extra_order)},
+            )
+            for pk, gone, extra_order in zip(ids, left, boosted, strict=True)
+        )
+    return {"simulated": len(ids), "left": int(left.sum()), "extra_orders": int(boosted.sum())}

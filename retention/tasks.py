@@ -1,0 +1,67 @@
+"""Scheduled and queued workflow jobs. Thin: take the lease, pick the moment, call a service.
+
+Every task is safe to run twice: the services skip what is already done, and the leases
+keep two copies of a scheduled job from overlapping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from retention.cli import moment
+from retention.locks import job_lock
+from retention.services.alerts import alerts_escalate
+from retention.services.outbox import outbox_flush, outbox_send
+from retention.services.outcomes import campaigns_evaluate, interventions_settle
+from retention.services.pipeline import nightly_pipeline
+
+
+def _day(as_of: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(as_of) if as_of else None
+
+
+@shared_task(acks_late=True)
+def nightly_pipeline_task(as_of: str | None = None) -> dict:
+    day = _day(as_of)
+    with job_lock("retention.nightly", ttl=dt.timedelta(hours=6)) as acquired:
+        if not acquired:
+            return {"skipped": "another nightly pipeline holds the lease"}
+        return nightly_pipeline(as_of=day or timezone.localdate(), now=moment(day))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def send_outbox_task(self, message_ids: list[int]) -> dict:
+    """Send these messages now. Messages a provider could not take are rescheduled in the
+    database with exponential backoff, and this task retries when the earliest is due;
+    the outbox flush picks up anything a lost task left behind."""
+    report = outbox_send(now=timezone.now(), ids=message_ids)
+    if report.retry_in is not None:
+        raise self.retry(countdown=report.retry_in)
+    return {"sent": report.sent, "failed": report.failed}
+
+
+@shared_task(acks_late=True)
+def flush_outbox_task() -> dict:
+    with job_lock("retention.outbox", ttl=dt.timedelta(minutes=10)) as acquired:
+        if not acquired:
+            return {"skipped": "another flush holds the lease"}
+        return outbox_flush(now=timezone.now())
+
+
+@shared_task(acks_late=True)
+def escalate_alerts_task() -> dict:
+    return {"escalated": len(alerts_escalate(now=timezone.now()))}
+
+
+@shared_task(acks_late=True)
+def evaluate_campaigns_task(as_of: str | None = None) -> dict:
+    day = _day(as_of)
+    with job_lock("retention.outcomes", ttl=dt.timedelta(hours=2)) as acquired:
+        if not acquired:
+            return {"skipped": "another evaluation holds the lease"}
+        settled = interventions_settle(now=moment(day))
+        outcomes = campaigns_evaluate(as_of=day or timezone.localdate())
+        return {**settled, "campaigns": {o.campaign.name: o.verdict for o in outcomes}}

@@ -1,0 +1,92 @@
+"""Scoring runs, campaigns and customers made to order for workflow tests, so each test
+states exactly which customers a rule should match (scoring itself is tested in tests/ml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+
+from customers.bulk import copy_frame
+from customers.models import Customer
+from ml.features import FEATURE_NAMES
+from ml.models import CustomerScore, ModelVersion, ScoringRun
+from ml.selectors import active_definition
+from ml.services import attach_frame
+from retention.models import Campaign, Offer, RiskRule
+
+AS_OF = dt.date(2026, 6, 30)
+NOW = dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)  # 12:00 in Berlin: not quiet hours
+
+
+def customer(external_id: str, **fields) -> Customer:
+    defaults = {
+        "name": f"Test {external_id}",
+        "email": f"{external_id}@example.com",
+        "phone": "+4915100000000",
+        "email_consent": True,
+        "sms_consent": True,
+        "time_zone": "Europe/Berlin",
+    }
+    return Customer.objects.create(external_id=external_id, **{**defaults, **fields})
+
+
+def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:
+    """A finished scoring run over ``rows`` (each: ``customer`` plus any features,
+    ``probability`` and ``tier``; unspecified features are 0)."""
+    definition = active_definition()
+    version = ModelVersion.objects.filter(algorithm="test").first() or ModelVersion.objects.create(
+        algorithm="test",
+        features=FEATURE_NAMES,
+        definition=definition,
+        definition_fingerprint=definition.fingerprint(),
+        trained_as_of=as_of,
+        training_cutoffs=[],
+        holdout_cutoff=as_of,
+        training_rows=0,
+        holdout_rows=0,
+        metrics={},
+        artifact=b"",
+        checksum="",
+    )
+    run = ScoringRun.objects.create(as_of=as_of, model_version=version)
+    ids = [r["customer"].pk for r in rows]
+    features = pd.DataFrame(
+        [{f: r.get(f, 0.0) for f in FEATURE_NAMES} for r in rows], index=ids, dtype=float
+    )
+    probability = np.array([r.get("probability", 0.8) for r in rows])
+    scores = pd.DataFrame(
+        {
+            "run_id": run.pk,
+            "customer_id": ids,
+            "probability": probability,
+            "tier": [
+                r.get("tier", definition.tier(p)) for r, p in zip(rows, probability, strict=True)
+            ],
+            "expected_spend": [r.get("expected_spend", 200.0) for r in rows],
+            "value_at_risk": probability * [r.get("expected_spend", 200.0) for r in rows],
+            "source": "model",
+            "reasons": [json.dumps(r.get("reasons", ["no order for 74 days"])) for r in rows],
+        }
+    )
+    attach_frame(run, features, scores)
+    copy_frame(CustomerScore, scores)
+    run.status, run.customers_scored = ScoringRun.Status.DONE, len(rows)
+    run.save()
+    return run
+
+
+def campaign(**fields) -> Campaign:
+    defaults = {
+        "name": "Win back",
+        "target_rule": RiskRule.objects.get(name="High churn risk"),
+        "channels": ["sms", "email"],
+        "control_share": 0.5,
+        "starts_on": dt.date(2026, 1, 1),
+        "status": Campaign.Status.ACTIVE,
+    }
+    created = Campaign.objects.create(**{**defaults, **fields})
+    created.offers.set(Offer.objects.filter(offer_type__in=["percent_off", "free_shipping"]))
+    return created

@@ -1,0 +1,32 @@
+"""A local SMS provider speaking the HTTP API ``HttpSmsChannel`` expects, for tests and
+benchmarks: it records every request, drops repeated idempotency keys like real providers
+do, and can be switched into an outage (503)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from email.message import Message
+
+from tests.local_server import LocalJsonServer
+
+
+class FakeProvider(LocalJsonServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: Counter[str] = Counter()  # idempotency key -> requests seen
+        self.delivered: dict[str, dict] = {}  # idempotency key -> message, once each
+        self.down = False
+        self._lock = threading.Lock()
+        self.url = f"{self.address}/messages"
+
+    def answer(self, path: str, headers: Message, body: bytes) -> tuple[int, dict]:
+        key = headers.get("Idempotency-Key", "")
+        with self._lock:
+            self.requests[key] += 1
+            if self.down:
+                return 503, {"error": "maintenance"}
+            self.delivered.setdefault(key, json.loads(body))
+            number = list(self.delivered).index(key) + 1
+        return 200, {"id": f"sms-{number}"}
