@@ -32,6 +32,7 @@ AGENT_PERMISSIONS = {
         "view_outboxmessage",
         "view_riskrule",
     ],
+    "bots": ["add_linkcode", "view_linkcode"],
 }
 
 

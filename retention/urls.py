@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("customers.urls")),
     path("api/v1/", include("retention.api_urls")),
+    path("bots/", include("bots.urls")),
 ]
 
 admin.site.site_header = "Retention assistant"

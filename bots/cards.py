@@ -1,0 +1,124 @@
+"""What the bot shows, independent of the chat platform: messages with button rows, and
+the alert card. Contact details are masked: chats are not a place for personal data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from retention.messages import offer_text
+from retention.models import Alert, Intervention
+
+TIER_MARK = {"high": "🔴", "medium": "🟠", "low": "🟢"}
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    data: str = ""  # callback data, e.g. "iv:approve:42"
+    url: str = ""
+
+
+@dataclass
+class Message:
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+
+
+def mask_email(email: str) -> str:
+    if "@" not in email:
+        return ""
+    name, domain = email.split("@", 1)
+    return f"{name[:1]}***@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.replace(" ", "")
+    return f"{digits[:3]}***{digits[-2:]}" if len(digits) > 5 else ""
+
+
+def short_name(name: str) -> str:
+    parts = name.split()
+    if not parts:
+        return ""
+    return parts[0] if len(parts) == 1 else f"{parts[0]} {parts[-1][:1]}."
+
+
+def customer_line(customer) -> str:
+    bits = [customer.external_id, short_name(customer.name)]
+    bits += [mask_email(customer.email), mask_phone(customer.phone)]
+    return " · ".join(b for b in bits if b)
+
+
+def console_url(alert: Alert) -> str:
+    """A link to the alert in the console; none for a local address, which Telegram
+    refuses in buttons (and which no phone could open anyway)."""
+    base = settings.CONSOLE_BASE_URL.rstrip("/")
+    if not base or "://127.0.0.1" in base or "://localhost" in base:
+        return ""
+    return f"{base}/admin/retention/alert/{alert.pk}/change/"
+
+
+def _offer_line(intervention: Intervention | None) -> str:
+    if intervention is None:
+        return "Offer: none proposed (no campaign targets this rule)"
+    if intervention.arm == Intervention.Arm.CONTROL:
+        return "Offer: none, by design (control group of " + intervention.campaign.name + ")"
+    channel = intervention.channel or "/".join(intervention.campaign.channels)
+    return f"Offer: {offer_text(intervention.offer_type, intervention.offer_value)} via {channel}"
+
+
+def _outcome_line(intervention: Intervention | None) -> str:
+    if intervention is None or intervention.state in (
+        Intervention.State.PROPOSED,
+        Intervention.State.HELD_OUT,
+    ):
+        return ""
+    who = intervention.decided_by.get_username() if intervention.decided_by else "automatic"
+    when = f"{intervention.decided_at:%Y-%m-%d %H:%M}" if intervention.decided_at else ""
+    detail = {
+        Intervention.State.BLOCKED: f" ({intervention.block_reason})",
+        Intervention.State.DISMISSED: f" ({intervention.dismiss_reason})",
+        Intervention.State.QUEUED: f" via {intervention.channel}",
+    }.get(intervention.state, "")
+    return f"{intervention.get_state_display()} by {who} {when}{detail}".strip()
+
+
+def alert_card(alert: Alert, intervention: Intervention | None) -> Message:
+    reasons = "; ".join(alert.reasons[:3]) or "-"
+    lines = [
+        f"{TIER_MARK.get(alert.tier, '')} {alert.rule.name} · {alert.get_severity_display()}",
+        customer_line(alert.customer),
+        f"Churn risk {alert.probability:.0%} · value at risk {alert.value_at_risk:,.0f}",
+        f"Why: {reasons}",
+        _offer_line(intervention),
+    ]
+    outcome = _outcome_line(intervention)
+    if outcome:
+        lines.append(f"✔ {outcome}")
+    if alert.state not in Alert.OPEN_STATES:
+        lines.append(f"Alert {alert.get_state_display().lower()}")
+    else:
+        if alert.escalated_at and alert.state == Alert.State.OPEN:
+            lines.append(f"⚠ Escalated {alert.escalated_at:%Y-%m-%d %H:%M}: nobody acknowledged it")
+        if alert.assigned_to_id:
+            lines.append(f"Assigned to {alert.assigned_to.get_username()}")
+    buttons: list[list[Button]] = []
+    undecided = intervention is not None and intervention.state == Intervention.State.PROPOSED
+    if undecided:
+        buttons.append(
+            [
+                Button("Approve", f"iv:approve:{intervention.pk}"),
+                Button("Edit offer", f"iv:edit:{intervention.pk}"),
+                Button("Dismiss", f"iv:dismiss:{intervention.pk}"),
+            ]
+        )
+    if alert.state in Alert.OPEN_STATES:
+        row = [Button("Assign to me", f"al:mine:{alert.pk}")]
+        if not undecided:
+            row.append(Button("Close alert", f"al:close:{alert.pk}"))
+        if console_url(alert):
+            row.append(Button("Open in console", url=console_url(alert)))
+        buttons.append(row)
+    return Message("\n".join(lines), buttons)

@@ -1,0 +1,137 @@
+"""Reads for the chat surface: who is behind a chat, the cards to push, and the short
+views an agent asks for (my alerts, a customer, today's numbers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet, Sum
+
+from bots.models import AlertCard, ChatLink, ChatPrompt
+from customers.models import Customer
+from ml.selectors import score_history
+from retention.models import Alert, AuditEntry, Campaign, Intervention, OutboxMessage
+from retention.roles import ADMIN, AGENT
+
+User = get_user_model()
+
+
+def staff_for_chat(chat_id: int, platform: str = "telegram"):
+    """The active Agent or Admin linked to the chat, or None."""
+    link = ChatLink.objects.select_related("user").filter(platform=platform, chat_id=chat_id)
+    link = link.first()
+    if link is None or not link.user.is_active:
+        return None
+    user = link.user
+    if user.is_superuser or user.groups.filter(name__in=[ADMIN, AGENT]).exists():
+        return user
+    return None
+
+
+def chat_of_user(user, platform: str = "telegram") -> int | None:
+    return (
+        ChatLink.objects.filter(platform=platform, user=user)
+        .values_list("chat_id", flat=True)
+        .first()
+    )
+
+
+def pending_cards(limit: int) -> list[AlertCard]:
+    return list(
+        AlertCard.objects.filter(state=AlertCard.State.PENDING)
+        .select_related("alert__customer", "alert__rule", "alert__assigned_to")
+        .order_by("created_at", "pk")[:limit]
+    )
+
+
+def cards_of_alert(alert_id: int) -> QuerySet[AlertCard]:
+    return AlertCard.objects.filter(alert_id=alert_id, state=AlertCard.State.SENT)
+
+
+def offer_of(alert: Alert) -> Intervention | None:
+    """The intervention a card shows: the newest one raised from this alert."""
+    return (
+        Intervention.objects.filter(alert=alert)
+        .select_related("campaign", "decided_by")
+        .order_by("-proposed_at", "-pk")
+        .first()
+    )
+
+
+def open_prompt(chat_id: int, now: dt.datetime) -> ChatPrompt | None:
+    return ChatPrompt.objects.filter(
+        platform="telegram", chat_id=chat_id, expires_at__gt=now
+    ).first()
+
+
+def my_alerts(user) -> QuerySet[Alert]:
+    """Open alerts assigned to the user, then unassigned ones of the shared queues."""
+    return (
+        Alert.objects.filter(state__in=Alert.OPEN_STATES)
+        .filter(Q(assigned_to=user) | Q(assigned_to__isnull=True))
+        .select_related("customer", "rule")
+        .order_by("-rule__priority", "-probability", "pk")
+    )
+
+
+def find_customer(query: str) -> Customer | None:
+    query = query.strip()
+    if "@" in query:
+        return Customer.objects.filter(email__iexact=query).first()
+    return Customer.objects.filter(external_id=query).first()
+
+
+@dataclass
+class CustomerView:
+    customer: Customer
+    orders: int
+    spend: float
+    last_order: dt.datetime | None
+    last_contact: OutboxMessage | None
+    scores: list
+    open_alerts: list[Alert]
+
+
+def customer_view(customer: Customer) -> CustomerView:
+    orders = customer.orders.filter(status="paid")
+    return CustomerView(
+        customer=customer,
+        orders=orders.count(),
+        spend=float(orders.aggregate(total=Sum("total"))["total"] or 0),
+        last_order=orders.order_by("-placed_at").values_list("placed_at", flat=True).first(),
+        last_contact=OutboxMessage.objects.filter(
+            intervention__customer=customer, sent_at__isnull=False
+        )
+        .order_by("-sent_at")
+        .first(),
+        scores=list(score_history(customer.pk)[:5]),
+        open_alerts=list(
+            customer.alerts.filter(state__in=Alert.OPEN_STATES).select_related("rule")
+        ),
+    )
+
+
+@dataclass
+class Stats:
+    alerts_raised: int
+    approvals: int
+    sends: int
+    campaigns: list[tuple[str, str]]
+
+
+def stats_today(now: dt.datetime) -> Stats:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    campaigns = []
+    for campaign in Campaign.objects.filter(status=Campaign.Status.ACTIVE).order_by("name"):
+        outcome = campaign.outcomes.first()
+        campaigns.append((campaign.name, outcome.verdict if outcome else "not measured yet"))
+    return Stats(
+        alerts_raised=Alert.objects.filter(raised_at__gte=start).count(),
+        approvals=AuditEntry.objects.filter(
+            at__gte=start, action__in=["approved", "edited"]
+        ).count(),
+        sends=OutboxMessage.objects.filter(sent_at__gte=start).count(),
+        campaigns=campaigns,
+    )

@@ -1,0 +1,288 @@
+"""The Telegram bot against a local fake Bot API: cards pushed from scoring, one-tap
+decisions, linking, refusals, the webhook's secret, and Telegram's rate limits."""
+
+import datetime as dt
+import itertools
+import time
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from bots import runner
+from bots.actions import HOW_TO_LINK
+from bots.models import ESCALATION_QUEUE, AlertCard, ChatLink, LinkCode, QueueChat
+from bots.services import CODE_EXPIRED, CODE_USED, link_code_create
+from bots.tasks import push_pending_cards
+from retention.models import (
+    Alert,
+    AuditEntry,
+    ContactPolicy,
+    Intervention,
+    OutboxMessage,
+    RiskRule,
+)
+from retention.services.alerts import alerts_escalate
+from retention.services.pipeline import after_scoring
+from tests.bots.fake_bot_api import TOKEN, FakeBotApi, button_update, message_update
+from tests.retention.factories import NOW, campaign, customer, scored_run
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+AGENT_CHAT = 4242
+SECRET = "webhook-secret-for-tests"
+
+
+@pytest.fixture
+def telegram(settings):
+    settings.TELEGRAM_SECONDS_PER_CHAT = 0.01  # the pacing test below restores Telegram's 1 s
+    with FakeBotApi() as api:
+        settings.TELEGRAM_BOT_TOKEN = TOKEN
+        settings.TELEGRAM_API_BASE_URL = api.base_url
+        settings.TELEGRAM_WEBHOOK_SECRET = SECRET
+        runner.reset()
+        yield api
+        runner.reset()
+
+
+def send(client, update, secret=SECRET):
+    return client.post(
+        "/bots/telegram/webhook",
+        update,
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret,
+    )
+
+
+def link(client, user, chat_id=AGENT_CHAT):
+    code = link_code_create(user=user, now=timezone.now())
+    assert send(client, message_update(chat_id, f"/start {code.code}")).status_code == 200
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture
+def alerted(agent_user):
+    """Ten high-risk customers, alerts assigned to the agent, offers in a campaign; no quiet
+    hours, because the bot acts at the wall clock's time."""
+    ContactPolicy.objects.filter(pk=1).update(quiet_start_hour=0, quiet_end_hour=0)
+    RiskRule.objects.filter(name="High churn risk").update(assignee=agent_user)
+    people = [customer(f"c{i}", email=f"person{i}@example.com") for i in range(10)]
+    campaign(channels=["sms"], control_share=0.2)
+    return scored_run([{"customer": c, "probability": 0.9} for c in people])
+
+
+def test_an_alert_from_a_scoring_run_reaches_the_agents_chat_as_a_masked_card(
+    telegram, client, agent_user, alerted, live_worker
+):
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)  # alerts → signal → push task on the worker
+    wait_for(lambda: AlertCard.objects.filter(state="sent").count() >= 10)
+    cards = [m for m in telegram.sent() if "High churn risk" in m["text"]]
+    assert cards and all(m["chat_id"] == AGENT_CHAT for m in cards)
+    text = cards[0]["text"]
+    assert "p***@example.com" in text and "person" not in text.replace("p***", "")
+    assert "+49***00" in text and "Churn risk 90%" in text and "no order for 74 days" in text
+    labels = [
+        {b["text"] for row in c["reply_markup"]["inline_keyboard"] for b in row} for c in cards
+    ]
+    assert all("Assign to me" in card for card in labels)
+    assert any({"Approve", "Edit offer", "Dismiss"} <= card for card in labels)  # treatment
+    assert any("Offer: none, by design (control group" in c["text"] for c in cards)
+
+
+def test_a_tap_on_approve_sends_once_edits_the_card_and_a_double_tap_acts_once(
+    telegram, sms_provider, client, agent_user, alerted, live_worker
+):
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    offer = Intervention.objects.filter(state="proposed").first()
+    tap = button_update(AGENT_CHAT, f"iv:approve:{offer.pk}")
+    assert send(client, tap).status_code == 200
+    offer.refresh_from_db()
+    assert offer.state == "queued", (offer.state, offer.block_reason, telegram.calls[-3:])
+    wait_for(lambda: OutboxMessage.objects.filter(intervention=offer, state="sent").exists())
+    edits = telegram.sent("editMessageText")
+    assert edits and "Queued by shop-agent" in edits[-1]["text"]
+    again = button_update(AGENT_CHAT, f"iv:approve:{offer.pk}")
+    assert send(client, again).status_code == 200
+    answers = telegram.sent("answerCallbackQuery")
+    assert answers[-1]["text"].startswith("Nothing done: already sent by shop-agent")
+    time.sleep(0.5)
+    key = str(OutboxMessage.objects.get(intervention=offer).idempotency_key)
+    assert sms_provider.requests == {key: 1}
+    entry = AuditEntry.objects.get(intervention=offer, action="approved")
+    assert (entry.actor, entry.via, entry.chat_id) == (agent_user, "bot", str(AGENT_CHAT))
+
+
+def test_an_unlinked_chat_and_a_non_agent_can_only_read_how_to_link(
+    telegram, client, agent_user, alerted
+):
+    after_scoring(run=alerted, now=NOW)
+    offer = Intervention.objects.filter(state="proposed").first()
+    send(client, message_update(999, "/alerts"))
+    send(client, button_update(999, f"iv:approve:{offer.pk}"))
+    assert telegram.sent()[-1]["text"] == HOW_TO_LINK
+    assert telegram.sent("answerCallbackQuery")[-1]["text"] == HOW_TO_LINK[:200]
+
+    outsider = User.objects.create_user("outsider", is_staff=True)  # no Agent/Admin role
+    link(client, outsider, chat_id=555)
+    assert telegram.sent()[-1]["text"] == HOW_TO_LINK
+    assert not ChatLink.objects.filter(chat_id=555).exists()
+    send(client, button_update(555, f"iv:approve:{offer.pk}"))
+    offer.refresh_from_db()
+    assert offer.state == "proposed"
+
+
+def test_expired_and_reused_link_codes_are_refused(telegram, client, agent_user, settings):
+    code = link_code_create(user=agent_user, now=timezone.now() - dt.timedelta(minutes=11))
+    send(client, message_update(AGENT_CHAT, f"/start {code.code}"))
+    assert telegram.sent()[-1]["text"] == CODE_EXPIRED
+    fresh = link_code_create(user=agent_user, now=timezone.now())
+    send(client, message_update(AGENT_CHAT, f"/start {fresh.code}"))
+    assert telegram.sent()[-1]["text"].startswith("Linked: this chat now acts as shop-agent")
+    send(client, message_update(777, f"/start {fresh.code}"))
+    assert telegram.sent()[-1]["text"] == CODE_USED
+    assert list(ChatLink.objects.values_list("chat_id", flat=True)) == [AGENT_CHAT]
+    assert LinkCode.objects.get(pk=fresh.pk).used_at is not None
+    send(client, message_update(AGENT_CHAT, "/unlink"))
+    assert not ChatLink.objects.exists()
+    trail = AuditEntry.objects.filter(actor=agent_user).order_by("id")
+    assert [(e.action, e.chat_id) for e in trail] == [
+        ("chat_linked", str(AGENT_CHAT)),
+        ("chat_unlinked", str(AGENT_CHAT)),
+    ]
+
+
+def test_a_webhook_call_with_a_wrong_secret_is_refused_and_changes_nothing(
+    telegram, client, agent_user, alerted
+):
+    after_scoring(run=alerted, now=NOW)
+    code = link_code_create(user=agent_user, now=timezone.now())
+    assert (
+        send(client, message_update(AGENT_CHAT, f"/start {code.code}"), "wrong").status_code == 403
+    )
+    assert send(client, message_update(AGENT_CHAT, "/alerts"), secret="").status_code == 403
+    assert not ChatLink.objects.exists() and telegram.calls == []
+
+
+def test_a_retry_after_answer_delays_and_then_delivers(telegram, client, agent_user, alerted):
+    link(client, agent_user)
+    Alert.objects.all().delete()
+    after_scoring(run=alerted, now=NOW)
+    Alert.objects.exclude(pk=Alert.objects.order_by("pk").first().pk).delete()
+    telegram.throttle_next, telegram.retry_after = 1, 1
+    started = time.monotonic()
+    assert push_pending_cards() == {"sent": 1, "failed": 0}
+    attempts = [t for m, p, t in telegram.calls if m == "sendMessage" and "Churn risk" in p["text"]]
+    assert len(attempts) == 2 and attempts[1] - attempts[0] >= 1.0
+    assert time.monotonic() - started >= 1.0
+    assert AlertCard.objects.get().state == "sent"
+
+
+def test_editing_an_offer_is_a_short_conversation_within_the_campaigns_limits(
+    telegram, client, agent_user, alerted
+):
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    assert push_pending_cards()["sent"] == 10
+    offer = Intervention.objects.filter(state="proposed").first()
+    send(client, button_update(AGENT_CHAT, f"iv:edit:{offer.pk}"))
+    kinds = telegram.sent()[-1]["reply_markup"]["inline_keyboard"]
+    assert [row[0]["callback_data"] for row in kinds] == [
+        f"iv:type:{offer.pk}:free_shipping",
+        f"iv:type:{offer.pk}:percent_off",
+    ]
+    send(client, button_update(AGENT_CHAT, f"iv:type:{offer.pk}:percent_off"))
+    assert "at most 20" in telegram.sent()[-1]["text"]
+    send(client, message_update(AGENT_CHAT, "35"))
+    assert "Not allowed" in telegram.sent()[-1]["text"]
+    offer.refresh_from_db()
+    assert offer.state == "proposed"
+    send(client, message_update(AGENT_CHAT, "15%"))
+    offer.refresh_from_db()
+    assert offer.offer_value == 15 and offer.state in ("queued", "blocked")
+    assert "15% off" in telegram.sent()[-1]["text"]
+    redrawn = card_edits(telegram, offer)
+    assert redrawn and "Offer: 15% off" in redrawn[-1]["text"]
+    assert "by shop-agent" in redrawn[-1]["text"]
+
+
+def card_edits(telegram, offer) -> list[dict]:
+    """The edits of the card first posted for this offer's alert."""
+    card = AlertCard.objects.get(alert=offer.alert, chat_id=AGENT_CHAT)
+    return [
+        e
+        for e in telegram.sent("editMessageText")
+        if int(e.get("message_id", 0)) == card.message_id
+    ]
+
+
+def test_dismissing_asks_why_closes_the_alert_and_redraws_its_card(
+    telegram, client, agent_user, alerted
+):
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    assert push_pending_cards()["sent"] == 10
+    offer = Intervention.objects.filter(state="proposed").first()
+    send(client, button_update(AGENT_CHAT, f"iv:dismiss:{offer.pk}"))
+    assert "Why dismiss" in telegram.sent()[-1]["text"]
+    send(client, message_update(AGENT_CHAT, "spoke to her on the phone"))
+    offer.refresh_from_db()
+    assert offer.state == "dismissed" and offer.dismiss_reason == "spoke to her on the phone"
+    assert offer.alert.state == "dismissed"
+    assert telegram.sent()[-1]["text"] == f"Offer #{offer.pk} dismissed: spoke to her on the phone."
+    redrawn = card_edits(telegram, offer)
+    assert redrawn and "Dismissed by shop-agent" in redrawn[-1]["text"]
+    assert "Approve" not in str(redrawn[-1].get("reply_markup"))
+
+
+def test_commands_show_alerts_a_customer_and_todays_numbers(telegram, client, agent_user, alerted):
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    send(client, message_update(AGENT_CHAT, "/alerts"))
+    listing = telegram.sent()[-1]
+    assert listing["text"].startswith("Open alerts 1-8 of")
+    assert listing["reply_markup"]["inline_keyboard"][-1][0]["callback_data"] == "al:page:2"
+    send(client, message_update(AGENT_CHAT, "/customer person3@example.com"))
+    view = telegram.sent()[-1]["text"]
+    assert view.startswith("c3 · Test c. · p***@example.com") and "Open alert" in view
+    send(client, message_update(AGENT_CHAT, "/stats"))
+    assert "Win back: not measured yet" in telegram.sent()[-1]["text"]
+
+
+def test_cards_to_one_chat_go_a_second_apart(telegram, client, agent_user, alerted, settings):
+    settings.TELEGRAM_SECONDS_PER_CHAT = 1.0
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    Alert.objects.exclude(pk__in=Alert.objects.order_by("pk").values("pk")[:3]).delete()
+    assert push_pending_cards() == {"sent": 3, "failed": 0}
+    times = [t for m, p, t in telegram.calls if m == "sendMessage" and "Churn risk" in p["text"]]
+    assert len(times) == 3 and min(b - a for a, b in itertools.pairwise(times)) >= 0.95
+
+
+def test_an_alert_nobody_acknowledged_is_posted_to_the_supervisors_chat(
+    telegram, client, agent_user, alerted
+):
+    link(client, agent_user)
+    QueueChat.objects.create(queue=ESCALATION_QUEUE, chat_id=9999)
+    after_scoring(run=alerted, now=NOW)
+    assert push_pending_cards()["sent"] == 10  # to the agent; nothing escalated yet
+    first = Alert.objects.order_by("pk").first()
+    send(client, button_update(AGENT_CHAT, f"al:mine:{first.pk}"))  # acknowledged in time
+
+    escalated = alerts_escalate(now=NOW + dt.timedelta(hours=25))
+    assert len(escalated) == 9 and first.pk not in escalated
+    assert push_pending_cards()["sent"] == 9
+    supervisors = [m for m in telegram.sent() if int(m["chat_id"]) == 9999]
+    assert len(supervisors) == 9
+    assert all("⚠ Escalated" in m["text"] and "Assign to me" in str(m) for m in supervisors)
+    assert alerts_escalate(now=NOW + dt.timedelta(hours=50)) == []
+    assert push_pending_cards() == {"sent": 0, "failed": 0}
