@@ -34,7 +34,10 @@ demo: install
 		--seed $(DEMO_SEED) --end $(DEMO_END) --if-empty
 	$(MANAGE) create_demo_users
 	$(MANAGE) train --as-of $(DEMO_END)
-	$(MANAGE) score --as-of $(DEMO_END)
+	$(MANAGE) create_demo_campaigns --as-of $(DEMO_END)
+	$(MANAGE) run_pipeline --as-of $(DEMO_END)
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(MANAGE) link_code agent; \
+	else echo "Chat bot: off (set TELEGRAM_BOT_TOKEN to get alert cards in Telegram)"; fi
 	@if [ "$(DEMO_SERVE)" = "1" ]; then $(MAKE) --no-print-directory serve; \
 	else echo "Demo ready (DEMO_SERVE=0: not serving). Start it with: make serve"; fi
 
@@ -46,6 +49,7 @@ serve: install
 	@trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/celery -A retention worker --loglevel INFO --concurrency 2 & \
 	$(BIN)/celery -A retention beat --loglevel INFO & \
+	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(MANAGE) runbot & fi; \
 	$(MANAGE) runserver $(DEMO_HOST):$(DEMO_PORT)
 
 test: install test-pg test-smoke
@@ -66,10 +70,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Benchmarks print numbers; they are not tests. They run on their own PostgreSQL database.
-
 # Benchmarks print their numbers; each uses its own PostgreSQL database.
-BENCH_DBS := bench bench_gen bench_quality bench_score bench_txlog
+BENCH_DBS := bench bench_gen bench_quality bench_score bench_txlog bench_loop bench_bot
 
 bench: install
 	@for db in $(BENCH_DBS); do \
@@ -80,6 +82,9 @@ bench: install
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/transaction_log.py
 	$(BIN)/python bench/score.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/closed_loop.py
+	$(BIN)/python bench/bot.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

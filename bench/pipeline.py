@@ -1,0 +1,133 @@
+"""From scores to stored alerts and proposals, and outbox throughput, at a million customers.
+
+Uses the shop of ``bench/score.py`` (database ``bench_score``; run that first) and its
+latest scoring run (scoring again if the run kept no feature frame). Prints:
+
+1. the seconds from the end of the scoring run to every alert and proposed intervention
+   being stored, with the default rules and one campaign targeting "High churn risk"
+   (target under 30 s for 1,000,000 customers);
+2. the outbox throughput against a local fake SMS provider over HTTP
+   (target at least 500 messages/s).
+
+Workflow rows from an earlier run of this benchmark are deleted first.
+
+    .venv/bin/python bench/score.py && .venv/bin/python bench/pipeline.py [--messages 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_score")
+
+
+def clean() -> None:
+    from retention.models import Alert, AuditEntry, Campaign, Coupon, Intervention, OutboxMessage
+
+    for model in (AuditEntry, OutboxMessage, Coupon, Intervention, Alert, Campaign):
+        model.objects.all().delete()
+
+
+def scored_run():
+    from ml.selectors import latest_run
+
+    run = latest_run()
+    if run is None or not run.frame:
+        subprocess.run([sys.executable, str(ROOT / "bench/score.py"), "--score-only"], check=True)
+        run = latest_run()
+    return run
+
+
+def pipeline(run) -> None:
+    from retention.cli import moment
+    from retention.models import Campaign, Offer, RiskRule
+    from retention.services.pipeline import after_scoring
+
+    campaign = Campaign.objects.create(
+        name="Bench win-back",
+        target_rule=RiskRule.objects.get(name="High churn risk"),
+        channels=["sms"],
+        starts_on=run.as_of,
+        status=Campaign.Status.ACTIVE,
+    )
+    campaign.offers.set(Offer.objects.all())
+    started = time.perf_counter()
+    summary = after_scoring(run=run, now=moment(run.as_of))
+    seconds = time.perf_counter() - started
+    alerts = sum(summary["alerts"].values())
+    proposed = summary["interventions"][campaign.name]
+    print(
+        f"{run.customers_scored:,} customers scored: {alerts:,} alerts "
+        f"({', '.join(f'{k} {v:,}' for k, v in summary['alerts'].items())}) and "
+        f"{proposed['treatment'] + proposed['control']:,} interventions "
+        f"({proposed['treatment']:,} treatment, {proposed['control']:,} control) stored in "
+        f"{seconds:.1f} s (alerts {summary['seconds']['alerts']} s, interventions "
+        f"{summary['seconds']['interventions']} s; target < 30 s)"
+    )
+
+
+def outbox(messages: int) -> None:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from retention.models import Intervention, OutboxMessage
+    from retention.services.outbox import outbox_flush
+    from tests.retention.fake_provider import FakeProvider
+
+    now = timezone.now()
+    targets = Intervention.objects.filter(arm="treatment").values_list("pk", flat=True)[:messages]
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            intervention_id=pk,
+            channel="sms",
+            recipient="+4915100000000",
+            body="Our shop: 10% off your next order with code ABCDEF0123456789.",
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for pk in targets
+    )
+    with FakeProvider() as provider:
+        settings.SMS_PROVIDER_URL = provider.url
+        settings.RETENTION_CHANNELS = {
+            **settings.RETENTION_CHANNELS,
+            "sms": "retention.channels.sms.HttpSmsChannel",
+        }
+        started = time.perf_counter()
+        totals = outbox_flush(now=timezone.now())
+        seconds = time.perf_counter() - started
+    print(
+        f"outbox: {totals['sent']:,} messages sent to a local HTTP provider in {seconds:.1f} s = "
+        f"{totals['sent'] / seconds:,.0f} messages/s (target >= 500); "
+        f"{len(provider.delivered):,} distinct deliveries"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    args = parser.parse_args()
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    clean()
+    run = scored_run()
+    print(f"scoring run #{run.pk} as of {run.as_of}: {run.customers_scored:,} customers")
+    pipeline(run)
+    outbox(args.messages)
+
+
+if __name__ == "__main__":
+    main()
