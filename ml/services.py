@@ -26,7 +26,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from customers.bulk import copy_frame
+from customers.bulk import check_deferred_constraints, copy_frame
 from customers.models import Order
 from ml import bgnbd, drift
 from ml.explain import contributions
@@ -331,6 +331,7 @@ def score_customers(
         attach_frame(run, features, frame)
         with transaction.atomic():
             copy_frame(CustomerScore, frame)
+            check_deferred_constraints()
             run.status = ScoringRun.Status.DONE
             run.finished_at = timezone.now()
             run.customers_scored = len(frame)
