@@ -155,6 +155,9 @@ async def _copy_out(query: str, sink: Callable[[bytes], None]) -> None:
         user=db["USER"] or None,
         password=db["PASSWORD"] or None,
         database=db["NAME"],
+        server_settings={
+            "max_parallel_workers_per_gather": str(settings.DATABASE_PARALLEL_WORKERS)
+        },
     )
 
     async def write(chunk: bytes) -> None:

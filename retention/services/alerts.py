@@ -9,6 +9,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
+from customers.bulk import analyze
 from customers.models import Order
 from ml.models import ChurnDefinition, ScoringRun
 from ml.selectors import active_definition, run_frame
@@ -45,6 +46,7 @@ def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
         for rule in rules:
             ids = rule_matches(rule, frame)
             raised[rule.name] = _insert_alerts(rule, run, ids, now) if len(ids) else 0
+        analyze(Alert)  # the next rule's cooldown check and the proposals read them
         if any(raised.values()):
             _announce([])
     return raised
