@@ -182,9 +182,27 @@ def _categories(history: dict[str, np.ndarray]) -> pd.Series:
         product_ids[line_product] == lines["product_id"]
     )
     kinds = codes.max() + 1
-    pairs = np.unique(owners[line_order[known]] * kinds + codes[line_product[known]])
-    customers, counts = np.unique(pairs // kinds, return_counts=True)
-    return pd.Series(counts.astype(np.float64), index=customers, name="distinct_categories")
+    pairs = _sorted_distinct(owners[line_order[known]] * kinds + codes[line_product[known]])
+    owner_of_pair = pairs // kinds
+    starts = np.flatnonzero(_run_starts(owner_of_pair))
+    counts = np.diff(np.append(starts, owner_of_pair.size))
+    return pd.Series(
+        counts.astype(np.float64), index=owner_of_pair[starts], name="distinct_categories"
+    )
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting: numpy 2.4's np.unique hashes, which took 18 s on 20M
+    int64 keys here against 0.4 s for a sort."""
+    values = np.sort(values)
+    return values[_run_starts(values)]
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """True where a sorted array's value differs from the one before."""
+    starts = np.ones(values.size, dtype=bool)
+    starts[1:] = values[1:] != values[:-1]
+    return starts
 
 
 def _event_aggregates(cutoff: dt.datetime) -> pd.DataFrame:
