@@ -7,11 +7,13 @@ latest scoring run (scoring again if the run kept no feature frame). Prints:
    being stored, with the default rules and one campaign targeting "High churn risk"
    (target under 30 s for 1,000,000 customers);
 2. the outbox throughput against a local fake SMS provider over HTTP
-   (target at least 500 messages/s).
+   (target at least 500 messages/s), optionally answering each request after
+   ``--provider-ms`` like a provider across the internet.
 
 Workflow rows from an earlier run of this benchmark are deleted first.
 
     .venv/bin/python bench/score.py && .venv/bin/python bench/pipeline.py [--messages 5000]
+        [--provider-ms 0]
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def pipeline(run) -> None:
     )
 
 
-def outbox(messages: int) -> None:
+def outbox(messages: int, provider_ms: float) -> None:
     from django.conf import settings
     from django.utils import timezone
 
@@ -97,6 +99,7 @@ def outbox(messages: int) -> None:
         for pk in targets
     )
     with FakeProvider() as provider:
+        provider.delay = provider_ms / 1000
         settings.SMS_PROVIDER_URL = provider.url
         settings.RETENTION_CHANNELS = {
             **settings.RETENTION_CHANNELS,
@@ -106,7 +109,8 @@ def outbox(messages: int) -> None:
         totals = outbox_flush(now=timezone.now())
         seconds = time.perf_counter() - started
     print(
-        f"outbox: {totals['sent']:,} messages sent to a local HTTP provider in {seconds:.1f} s = "
+        f"outbox: {totals['sent']:,} messages sent to a local HTTP provider answering in "
+        f"{provider_ms:g} ms, {settings.OUTBOX_CONCURRENCY} in flight, in {seconds:.1f} s = "
         f"{totals['sent'] / seconds:,.0f} messages/s (target >= 500); "
         f"{len(provider.delivered):,} distinct deliveries"
     )
@@ -115,6 +119,7 @@ def outbox(messages: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--provider-ms", type=float, default=0.0)
     args = parser.parse_args()
 
     import django
@@ -126,7 +131,7 @@ def main() -> None:
     run = scored_run()
     print(f"scoring run #{run.pk} as of {run.as_of}: {run.customers_scored:,} customers")
     pipeline(run)
-    outbox(args.messages)
+    outbox(args.messages, args.provider_ms)
 
 
 if __name__ == "__main__":

@@ -234,6 +234,8 @@ OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 30)
 # A worker claiming a batch owns it this long; after that it counts as dead mid-send.
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300)
 OUTBOX_BATCH = env_int("OUTBOX_BATCH", 500)
+# Sends in flight at once per worker, on channels whose backend allows it (HTTP ones).
+OUTBOX_CONCURRENCY = env_int("OUTBOX_CONCURRENCY", 8)
 # Delivery receipts from providers are signed with this (HMAC-SHA256, like our webhooks).
 RECEIPTS_SECRET = env_str("RECEIPTS_SECRET")
 

@@ -26,6 +26,9 @@ class Backend(Protocol):
     # True when the provider recognises a repeated idempotency key and sends once: only
     # then may a message whose worker died mid-send be tried again.
     dedupes_by_key: bool
+    # True when send() may run in several threads at once (the HTTP backends share one
+    # thread-safe client); the outbox then keeps OUTBOX_CONCURRENCY sends in flight.
+    concurrent: bool
 
     def send(self, *, recipient: str, subject: str, body: str, key: str, meta: dict) -> str: ...
 

@@ -13,6 +13,7 @@ from retention.channels import PermanentFailure, TemporaryFailure
 class EmailChannel:
     # SMTP has no idempotency: a message whose worker died mid-send is failed, not resent.
     dedupes_by_key = False
+    concurrent = False  # one SMTP connection per batch
 
     @classmethod
     def configured(cls) -> bool:

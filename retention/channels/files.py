@@ -10,6 +10,7 @@ from django.conf import settings
 
 class FileSmsChannel:
     dedupes_by_key = False
+    concurrent = False
 
     @classmethod
     def configured(cls) -> bool:

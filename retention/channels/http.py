@@ -10,6 +10,7 @@ from retention.channels import PermanentFailure, TemporaryFailure
 
 class HttpBackend:
     dedupes_by_key = True  # the key travels in the Idempotency-Key header
+    concurrent = True  # httpx.Client is thread-safe and pools its connections
 
     def __init__(self, timeout: float) -> None:
         self.client = httpx.Client(timeout=timeout)
