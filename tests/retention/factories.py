@@ -15,7 +15,7 @@ from ml.features import FEATURE_NAMES
 from ml.models import CustomerScore, ModelVersion, ScoringRun
 from ml.selectors import active_definition
 from ml.services import attach_frame
-from retention.models import Campaign, Offer, RiskRule
+from retention.models import Campaign, Intervention, Offer, OutboxMessage, RiskRule
 
 AS_OF = dt.date(2026, 6, 30)
 NOW = dt.datetime(2026, 7, 1, 10, 0, tzinfo=dt.UTC)  # 12:00 in Berlin: not quiet hours
@@ -90,3 +90,29 @@ def campaign(**fields) -> Campaign:
     created = Campaign.objects.create(**{**defaults, **fields})
     created.offers.set(Offer.objects.filter(offer_type__in=["percent_off", "free_shipping"]))
     return created
+
+
+def outbox_sms(
+    campaign: Campaign, person: Customer, *, intervention_state: str, at: dt.datetime, **fields
+) -> OutboxMessage:
+    """A treatment offer of ``campaign`` to ``person`` with its SMS in the outbox, for tests
+    of sending and receipts that need no proposal run before them."""
+    intervention = Intervention.objects.create(
+        campaign=campaign,
+        customer=person,
+        arm="treatment",
+        state=intervention_state,
+        offer=campaign.offers.first(),
+        offer_type="percent_off",
+        offer_value=10,
+        probability=0.9,
+        value_at_risk=90,
+        expected_net_value=5,
+        expected_cost=5,
+        as_of=at.date(),
+        proposed_at=at,
+    )
+    message = {"channel": "sms", "recipient": "+49", "body": "10% off", **fields}
+    return OutboxMessage.objects.create(
+        intervention=intervention, next_attempt_at=at, created_at=at, **message
+    )

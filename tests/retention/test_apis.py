@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 
 from retention.channels.webhook import signature
-from retention.models import Coupon, Intervention, OutboxMessage
+from retention.models import Coupon
 from retention.services.coupons import BELOW_MINIMUM, NOT_YOURS, UNKNOWN, USED
 from tests.ml.history import order
-from tests.retention.factories import customer
+from tests.retention.factories import campaign, customer, outbox_sms
 
 pytestmark = pytest.mark.django_db
 
@@ -83,36 +83,17 @@ def test_agents_cannot_redeem_coupons(agent_api, coupon):
 
 
 def test_delivery_receipts_need_a_fresh_signature_and_mark_delivery(client, settings):
-    from tests.retention.factories import campaign
-
     settings.RECEIPTS_SECRET = "receipt-secret"
     people = customer("zoe")
-    win_back = campaign()
-    intervention = Intervention.objects.create(
-        campaign=win_back,
-        customer=people,
-        arm="treatment",
-        state="sent",
-        offer=win_back.offers.first(),
-        offer_type="percent_off",
-        offer_value=10,
-        probability=0.9,
-        value_at_risk=90,
-        expected_net_value=5,
-        expected_cost=5,
-        as_of=dt.date(2026, 6, 30),
-        proposed_at=dt.datetime(2026, 7, 1, tzinfo=dt.UTC),
-    )
-    message = OutboxMessage.objects.create(
-        intervention=intervention,
-        channel="sms",
-        recipient="+49",
-        body="hi",
+    message = outbox_sms(
+        campaign(),
+        people,
+        intervention_state="sent",
+        at=dt.datetime(2026, 7, 1, tzinfo=dt.UTC),
         state="sent",
         provider_message_id="sms-7",
-        next_attempt_at=intervention.proposed_at,
-        created_at=intervention.proposed_at,
     )
+    intervention = message.intervention
     body = json.dumps(
         [
             {"reference": "sms-7", "status": "delivered"},

@@ -4,41 +4,23 @@ import pytest
 
 from retention.models import Intervention, OutboxMessage
 from retention.services.outbox import outbox_send
-from tests.retention.factories import campaign, customer
+from tests.retention.factories import campaign, customer, outbox_sms
 
 NOW = dt.datetime(2026, 7, 1, 9, tzinfo=dt.UTC)
 
 
 def queued_sms(count: int) -> list[OutboxMessage]:
     win_back = campaign()
-    messages = []
-    for number in range(count):
-        intervention = Intervention.objects.create(
-            campaign=win_back,
-            customer=customer(f"c{number}"),
-            arm="treatment",
-            state="queued",
-            offer=win_back.offers.first(),
-            offer_type="percent_off",
-            offer_value=10,
-            probability=0.9,
-            value_at_risk=90,
-            expected_net_value=5,
-            expected_cost=5,
-            as_of=NOW.date(),
-            proposed_at=NOW,
+    return [
+        outbox_sms(
+            win_back,
+            customer(f"c{number}"),
+            intervention_state="queued",
+            at=NOW,
+            recipient=f"+4915100000{number:03d}",
         )
-        messages.append(
-            OutboxMessage.objects.create(
-                intervention=intervention,
-                channel="sms",
-                recipient=f"+4915100000{number:03d}",
-                body="10% off",
-                next_attempt_at=NOW,
-                created_at=NOW,
-            )
-        )
-    return messages
+        for number in range(count)
+    ]
 
 
 @pytest.mark.django_db
