@@ -124,7 +124,8 @@ def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.D
     order = np.argsort((customer << 32) | (seconds - offset), kind="stable")
     customer, seconds = customer[order], seconds[order]
     total = history["total"][qualifying][order].astype(np.float64)
-    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
+    first_of_customer = _run_starts(customer)
+    starts = np.flatnonzero(first_of_customer)
     ends = np.r_[starts[1:], customer.size] - 1
 
     def per_customer(values: np.ndarray) -> np.ndarray:
@@ -133,7 +134,7 @@ def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.D
     days = (seconds - offset) / 86400.0
     start_day = offset / 86400.0
     gap_sq = np.zeros_like(days)
-    gap_sq[1:] = np.where(customer[1:] == customer[:-1], np.diff(days) ** 2, 0.0)
+    gap_sq[1:] = np.where(first_of_customer[1:], 0.0, np.diff(days) ** 2)
     frame = {
         "frequency": np.diff(np.r_[starts, customer.size]).astype(np.float64),
         "first_t": days[starts] + start_day,

@@ -46,8 +46,8 @@ def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
         for rule in rules:
             ids = rule_matches(rule, frame)
             raised[rule.name] = _insert_alerts(rule, run, ids, now) if len(ids) else 0
-        analyze(Alert)  # the next rule's cooldown check and the proposals read them
         if any(raised.values()):
+            analyze(Alert)  # the proposals join these next
             _announce([])
     return raised
 
