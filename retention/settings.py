@@ -76,7 +76,14 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_PARALLEL_WORKERS = env_int("DATABASE_PARALLEL_WORKERS", 0)
+# Session settings of every PostgreSQL connection we open: Django's, and the one
+# retention.sql streams COPY over. Parallel query turned the churn labels' DISTINCT over
+# 20M orders from 1.4 s into more than 60 s whenever Python processes (workers, training)
+# kept the 2 cores busy; serial it stayed at 3.6 s. Off by default; raise
+# DATABASE_PARALLEL_WORKERS on a database host with cores to spare.
+POSTGRES_SESSION_SETTINGS = {
+    "max_parallel_workers_per_gather": str(env_int("DATABASE_PARALLEL_WORKERS", 0)),
+}
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'retention.sqlite3'}"),
@@ -92,12 +99,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Parallel query turned the churn labels' DISTINCT over 20M orders from 1.4 s into more
-    # than 60 s whenever Python processes (workers, training) kept the 2 cores busy: the
-    # leader waits on its workers' tuple queues. Off by default; raise it on a database
-    # host with cores to spare.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        f"-c max_parallel_workers_per_gather={DATABASE_PARALLEL_WORKERS}"
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = " ".join(
+        f"-c {name}={value}" for name, value in POSTGRES_SESSION_SETTINGS.items()
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

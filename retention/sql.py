@@ -155,9 +155,7 @@ async def _copy_out(query: str, sink: Callable[[bytes], None]) -> None:
         user=db["USER"] or None,
         password=db["PASSWORD"] or None,
         database=db["NAME"],
-        server_settings={
-            "max_parallel_workers_per_gather": str(settings.DATABASE_PARALLEL_WORKERS)
-        },
+        server_settings=settings.POSTGRES_SESSION_SETTINGS,
     )
 
     async def write(chunk: bytes) -> None:
