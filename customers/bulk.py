@@ -7,7 +7,8 @@ values (``None`` for NULL) in the column order they name, and own the transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,10 @@ from django.db.models import Model
 
 _SQLITE_BATCH = 50_000
 _FRAME_CHUNK = 200_000
+# Re-validating a foreign key reads the whole table at about a tenth of the cost per row
+# of the per-row check, so it pays once a load adds a tenth of the table's size.
+_BULK_CHECK_SHARE = 0.1
+_BULK_CHECK_MIN_ROWS = 10_000  # below this the per-row checks take well under 0.1 s
 
 
 def is_postgres() -> bool:
@@ -156,3 +161,54 @@ def check_deferred_constraints() -> None:
     if is_postgres():
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@contextmanager
+def foreign_keys_checked_in_bulk(*models: type[Model], rows: int) -> Iterator[None]:
+    """Check the foreign keys of rows a bulk load writes into ``models`` with one join
+    per constraint instead of one trigger call per row.
+
+    PostgreSQL checks a foreign key with a trigger per inserted row: about 5.5 us each on
+    this machine, longer than the insert itself (1M rows: insert 3.4 s, checks 5.5 s,
+    re-validating the constraint 0.5 s). The manual's bulk-load advice ("Populating a
+    Database") is to drop the constraints, load, and re-create them, which validates
+    the table in one anti-join. Re-creating reads the whole table, so a table's
+    constraints are dropped only when the load adds (at least) ``rows`` rows and that is
+    a tenth of what the table holds; smaller loads keep the per-row checks. They are
+    re-created with their own names and definitions inside the caller's transaction, so
+    a violation still aborts it and nothing unchecked is committed; meanwhile the tables
+    and the tables they reference are locked against other sessions (ACCESS EXCLUSIVE)
+    until that transaction ends.
+    """
+    if not is_postgres() or not connection.in_atomic_block or rows < _BULK_CHECK_MIN_ROWS:
+        yield
+        return
+    tables = [connection.ops.quote_name(m._meta.db_table) for m in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT rel.oid::regclass::text, con.conname, pg_get_constraintdef(con.oid)
+            FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+            WHERE con.contype = 'f'
+              AND rel.oid = ANY(ARRAY(SELECT to_regclass(t) FROM unnest(%s::text[]) t))
+              AND %s >= %s * GREATEST(rel.reltuples, 0)
+            ORDER BY 1, 2
+            """,
+            [tables, rows, _BULK_CHECK_SHARE],
+        )
+        constraints = cursor.fetchall()
+        if constraints:
+            # Checks already queued in this transaction (deletes, earlier writes) must run
+            # first: PostgreSQL refuses to drop a constraint with checks pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table, name, _definition in constraints:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+    yield
+    if not constraints:
+        return
+    analyze(*models)  # the validating joins are planned from these statistics
+    with connection.cursor() as cursor:
+        for table, name, definition in constraints:
+            name = connection.ops.quote_name(name)
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's mode, as before

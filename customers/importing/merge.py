@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 
+from customers.bulk import foreign_keys_checked_in_bulk
 from customers.models import Customer, Event, Order, OrderLine, Product
 from retention.sql import read_frame
 
@@ -28,7 +29,7 @@ TARGETS = {
 
 _TYPES = {
     "line": "INTEGER",
-    "key": "TEXT",
+    "key": "BIGINT",
     "placed_at": "TIMESTAMP WITH TIME ZONE",
     "occurred_at": "TIMESTAMP WITH TIME ZONE",
     "signup_date": "DATE",
@@ -89,14 +90,16 @@ def drop_orders(order_ids: list[str]) -> np.ndarray:
 
 
 def content_key(frame: pd.DataFrame, kind: str) -> pd.Series:
-    """A stable fingerprint of a row without an id (vectorised, same value every run)."""
+    """A stable fingerprint of a row without an id (vectorised, same value every run).
+
+    Hashed from the parsed values, so the same purchase written as 12.5 or 12.50, or with
+    another date format, is the same purchase."""
     fields = {
         "transactions": ["customer", "placed_at", "amount", "quantity", "sku"],
         "events": ["customer", "kind", "occurred_at", "value", "sku"],
     }[kind]
-    text = frame[fields].astype(str)
-    hashed = pd.util.hash_pandas_object(text, index=False).to_numpy()
-    return pd.Series(hashed.astype(str), index=frame.index)
+    hashed = pd.util.hash_pandas_object(frame[fields], index=False).to_numpy()
+    return pd.Series(hashed.view(np.int64), index=frame.index)
 
 
 def reference_errors(kind: str):
@@ -283,6 +286,17 @@ def _merge_events() -> dict[str, int]:
     )  # fmt: skip
 
 
+def _new_ids(model) -> str:
+    """An SQL expression numbering the rows a SELECT creates for ``model``, so a parent's
+    id is known before it is written and its children need no join back by external id.
+    The same rules as :func:`customers.bulk.reserve_ids`: PostgreSQL takes the table's own
+    sequence; SQLite, whose writers are serialised, counts on from the largest id."""
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        return f"nextval(pg_get_serial_sequence('{table}', 'id'))"
+    return f"(SELECT COALESCE(MAX(id), 0) FROM {table}) + ROW_NUMBER() OVER (ORDER BY line)"
+
+
 def _merge_transactions(stamp, currency: str) -> dict[str, int]:
     new_customers = _execute(
         f"""
@@ -297,36 +311,44 @@ def _merge_transactions(stamp, currency: str) -> dict[str, int]:
         """,
         [stamp, stamp],
     )
-    orders = f"""
-        SELECT s.*, {_occurrence_id("tx-")} AS order_id FROM {STAGING} s
-    """
-    _execute(f"CREATE TEMPORARY TABLE import_orders AS {orders}")
+    # Only purchases not already stored, each with its order id reserved up front, so
+    # orders and lines are plain inserts (no conflict handling, no join back).
+    _execute(
+        f"""
+        CREATE TEMPORARY TABLE import_orders AS
+        SELECT {_new_ids(Order)} AS id, fresh.* FROM (
+            SELECT keyed.order_id, c.id AS customer_id, keyed.placed_at, keyed.amount,
+                   keyed.quantity, keyed.sku, keyed.line
+            FROM (SELECT s.*, {_occurrence_id("tx-")} AS order_id FROM {STAGING} s) AS keyed
+            JOIN customers_customer c ON c.external_id = keyed.customer
+            LEFT JOIN customers_order o ON o.external_id = keyed.order_id
+            WHERE o.id IS NULL
+        ) AS fresh
+        """
+    )
     try:
-        created = _execute(
-            """
-            INSERT INTO customers_order (external_id, customer_id, placed_at, status, total,
-                                         currency, sales_channel)
-            SELECT t.order_id, c.id, t.placed_at, 'paid', t.amount, %s, 'web'
-            FROM import_orders t JOIN customers_customer c ON c.external_id = t.customer
-            WHERE true
-            ON CONFLICT (external_id) DO NOTHING
-            """,
-            [currency],
-        )
-        _execute(
-            """
-            INSERT INTO customers_orderline (order_id, position, product_id, sku, quantity,
-                                             unit_price, amount)
-            SELECT o.id, 1, p.id, t.sku, t.quantity, ROUND(t.amount / t.quantity, 2), t.amount
-            FROM import_orders t
-            JOIN customers_order o ON o.external_id = t.order_id
-            LEFT JOIN customers_product p ON p.sku = t.sku AND t.sku <> ''
-            WHERE true
-            ON CONFLICT (order_id, position) DO NOTHING
-            """
-        )
-        total = read_frame("SELECT COUNT(*) AS n FROM import_orders", [])
+        created = int(read_frame("SELECT COUNT(*) AS n FROM import_orders", [])["n"][0])
+        with foreign_keys_checked_in_bulk(Order, OrderLine, rows=created):
+            _execute(
+                """
+                INSERT INTO customers_order (id, external_id, customer_id, placed_at, status,
+                                             total, currency, sales_channel)
+                SELECT id, order_id, customer_id, placed_at, 'paid', amount, %s, 'web'
+                FROM import_orders
+                """,
+                [currency],
+            )
+            _execute(
+                """
+                INSERT INTO customers_orderline (order_id, position, product_id, sku, quantity,
+                                                 unit_price, amount)
+                SELECT t.id, 1, p.id, t.sku, t.quantity, ROUND(t.amount / t.quantity, 2),
+                       t.amount
+                FROM import_orders t
+                LEFT JOIN customers_product p ON p.sku = t.sku AND t.sku <> ''
+                """
+            )
     finally:
         _execute("DROP TABLE IF EXISTS import_orders")
-    rows = int(total["n"][0])
+    rows = int(read_frame(f"SELECT COUNT(*) AS n FROM {STAGING}", [])["n"][0])
     return {"customers_created": new_customers, "created": created, "unchanged": rows - created}

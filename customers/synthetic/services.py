@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from customers.bulk import analyze, copy_frame, reserve_ids
+from customers.bulk import analyze, copy_frame, foreign_keys_checked_in_bulk, reserve_ids
 from customers.models import (
     Customer,
     Event,
@@ -91,9 +91,12 @@ def generate_shop(
     customer_ids = np.asarray(reserve_ids(Customer, customers))
     _write_customers(rng, shop, customer_ids, start)
     products = _write_products(rng, params)
-    external, reviewed_product = _write_orders(rng, shop, customer_ids, products, start)
-    _write_events(rng, shop, customer_ids, start, external, reviewed_product)
-    _write_truth(rng, shop, customer_ids, record, start)
+    # The shop was empty, so every table below gets at least one row per customer.
+    children = (Order, OrderLine, Event, SyntheticTruth, SyntheticResponse)
+    with foreign_keys_checked_in_bulk(*children, rows=customers):
+        external, reviewed_product = _write_orders(rng, shop, customer_ids, products, start)
+        _write_events(rng, shop, customer_ids, start, external, reviewed_product)
+        _write_truth(rng, shop, customer_ids, record, start)
     analyze()
     return record
 

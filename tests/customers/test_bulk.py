@@ -118,3 +118,57 @@ def test_copy_frame_writes_columns_with_nulls_empty_strings_and_quotes(db):
     assert review.properties == {"text": 'good, "really"'}
     assert visit.value is None and visit.external_id == "E-2"
     assert login.occurred_at == dt.datetime(2026, 2, 2, 10, 30, tzinfo=dt.UTC)
+
+
+def _foreign_keys(table: str) -> list[tuple[str, str]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'f' AND conrelid = to_regclass(%s) ORDER BY conname",
+            [table],
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_bulk_load_gets_its_foreign_keys_back_and_still_refuses_orphans():
+    from django.db import IntegrityError, transaction
+
+    from customers.bulk import foreign_keys_checked_in_bulk
+    from customers.models import OrderLine
+
+    before = _foreign_keys("customers_orderline")
+    assert before, "OrderLine should reference Order and Product"
+    columns = ["order_id", "position", "sku", "quantity", "unit_price", "amount"]
+
+    customer = Customer.objects.create(external_id="C1")
+    when = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    with transaction.atomic():
+        # A deletion queues a check on the lines' foreign key; it must not get in the way.
+        Order.objects.create(external_id="O1", customer=customer, placed_at=when, total=1).delete()
+        with foreign_keys_checked_in_bulk(OrderLine, rows=50_000):
+            assert _foreign_keys("customers_orderline") == []  # checked in one join, not per row
+    assert _foreign_keys("customers_orderline") == before
+
+    with (
+        pytest.raises(IntegrityError, match="order_id"),
+        transaction.atomic(),
+        foreign_keys_checked_in_bulk(OrderLine, rows=50_000),
+    ):
+        copy_rows(OrderLine, columns, [(987654321, 1, "", 1, 1, 1)])
+    assert _foreign_keys("customers_orderline") == before
+    assert not OrderLine.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_small_load_keeps_the_row_by_row_checks():
+    from django.db import transaction
+
+    from customers.bulk import foreign_keys_checked_in_bulk
+    from customers.models import OrderLine
+
+    before = _foreign_keys("customers_orderline")
+    with transaction.atomic(), foreign_keys_checked_in_bulk(OrderLine, rows=10):
+        assert _foreign_keys("customers_orderline") == before
