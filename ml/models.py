@@ -169,8 +169,14 @@ class CustomerScore(models.Model):
         MODEL = "model", "Churn model"
         BGNBD = "bgnbd", "BG/NBD (too little history)"
 
-    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="scores")
+    # Both foreign keys lead one of the two composite indexes below, which serve their
+    # lookups too; an index each of their own would only slow the bulk write.
+    run = models.ForeignKey(
+        ScoringRun, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
     probability = models.FloatField()
     tier = models.CharField(max_length=8, choices=RiskTier.choices)
     expected_spend = models.FloatField(help_text="Expected spend in the horizon if retained")
