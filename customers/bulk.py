@@ -7,14 +7,17 @@ values (``None`` for NULL) in the column order they name, and own the transactio
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models import Model
+
+log = logging.getLogger(__name__)
 
 _SQLITE_BATCH = 50_000
 _FRAME_CHUNK = 200_000
@@ -22,6 +25,9 @@ _FRAME_CHUNK = 200_000
 # of the per-row check, so it pays once a load adds a tenth of the table's size.
 _BULK_CHECK_SHARE = 0.1
 _BULK_CHECK_MIN_ROWS = 10_000  # below this the per-row checks take well under 0.1 s
+# How long a bulk load waits for the exclusive locks before it settles for per-row checks.
+_BULK_CHECK_LOCK_WAIT = "2s"
+_LOCK_NOT_AVAILABLE, _DEADLOCK = "55P03", "40P01"
 
 
 def is_postgres() -> bool:
@@ -173,16 +179,33 @@ def foreign_keys_checked_in_bulk(*models: type[Model], rows: int) -> Iterator[No
     re-validating the constraint 0.5 s). The manual's bulk-load advice ("Populating a
     Database") is to drop the constraints, load, and re-create them, which validates
     the table in one anti-join. Re-creating reads the whole table, so a table's
-    constraints are dropped only when the load adds (at least) ``rows`` rows and that is
-    a tenth of what the table holds; smaller loads keep the per-row checks. They are
+    constraints are dropped only when the load adds ``rows`` rows (an estimate will do:
+    it only picks the cheaper way) and that is a tenth of what the table holds; smaller
+    loads keep the per-row checks. They are
     re-created with their own names and definitions inside the caller's transaction, so
     a violation still aborts it and nothing unchecked is committed; meanwhile the tables
     and the tables they reference are locked against other sessions (ACCESS EXCLUSIVE)
-    until that transaction ends.
+    until that transaction ends. Those locks are only waited for briefly, and all or none
+    are taken: a busy table (an agent mid-decision) means per-row checks, never a deadlock.
     """
     if not is_postgres() or not connection.in_atomic_block or rows < _BULK_CHECK_MIN_ROWS:
         yield
         return
+    constraints = _drop_foreign_keys(models, rows)
+    yield
+    if not constraints:
+        return
+    analyze(*models)  # the validating joins are planned from these statistics
+    with connection.cursor() as cursor:
+        for table, name, definition in constraints:
+            name = connection.ops.quote_name(name)
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's mode, as before
+
+
+def _drop_foreign_keys(models, rows: int) -> list[tuple[str, str, str]]:
+    """Drop the foreign keys worth re-validating; returns them, or nothing if their
+    locks could not be had at once (then nothing was dropped and no lock is kept)."""
     tables = [connection.ops.quote_name(m._meta.db_table) for m in models]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -197,18 +220,29 @@ def foreign_keys_checked_in_bulk(*models: type[Model], rows: int) -> Iterator[No
             [tables, rows, _BULK_CHECK_SHARE],
         )
         constraints = cursor.fetchall()
-        if constraints:
-            # Checks already queued in this transaction (deletes, earlier writes) must run
-            # first: PostgreSQL refuses to drop a constraint with checks pending.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for table, name, _definition in constraints:
-            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
-    yield
-    if not constraints:
-        return
-    analyze(*models)  # the validating joins are planned from these statistics
-    with connection.cursor() as cursor:
-        for table, name, definition in constraints:
-            name = connection.ops.quote_name(name)
-            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's mode, as before
+        if not constraints:
+            return []
+        # Checks already queued in this transaction (deletes, earlier writes) must run
+        # first: PostgreSQL refuses to drop a constraint with checks pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (lock_timeout,) = cursor.fetchone()
+        try:
+            # A savepoint: if a lock is not granted in time, rolling back to it releases
+            # the locks already taken, so no other session waits on us in a cycle.
+            with transaction.atomic():
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)", [_BULK_CHECK_LOCK_WAIT]
+                )
+                for table, name, _definition in constraints:
+                    name = connection.ops.quote_name(name)
+                    cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in (_LOCK_NOT_AVAILABLE, _DEADLOCK):
+                raise
+            log.info("tables busy, checking foreign keys row by row: %s", exc)
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            return []
+        finally:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [lock_timeout])
+        return constraints

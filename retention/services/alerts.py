@@ -9,7 +9,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
-from customers.bulk import analyze
+from customers.bulk import analyze, foreign_keys_checked_in_bulk
 from customers.models import Order
 from ml.models import ChurnDefinition, ScoringRun
 from ml.selectors import active_definition, run_frame
@@ -42,9 +42,10 @@ def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
     frame = run_frame(run)
     raised: dict[str, int] = {}
     rules = RiskRule.objects.filter(is_active=True).prefetch_related("conditions")
-    with transaction.atomic():
-        for rule in rules:
-            ids = rule_matches(rule, frame)
+    matched = {rule: rule_matches(rule, frame) for rule in rules}
+    new = sum(len(ids) for ids in matched.values())  # at most; open alerts are skipped
+    with transaction.atomic(), foreign_keys_checked_in_bulk(Alert, rows=new):
+        for rule, ids in matched.items():
             raised[rule.name] = _insert_alerts(rule, run, ids, now) if len(ids) else 0
         if any(raised.values()):
             analyze(Alert)  # the proposals join these next

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from customers.bulk import copy_frame, reserve_ids
+from customers.bulk import copy_frame, foreign_keys_checked_in_bulk, reserve_ids
 from customers.models import OfferType
 from ml.models import ScoringRun
 from ml.selectors import run_frame
@@ -178,15 +178,16 @@ def _write(campaign, chosen: pd.DataFrame, options, run: ScoringRun, now) -> Non
             "updated_at": pd.Timestamp(now),
         }
     )
-    copy_frame(Intervention, frame)
-    for arm_state in (Intervention.State.PROPOSED, Intervention.State.HELD_OUT):
-        audit_bulk(
-            actor=RULE,
-            action="proposed" if arm_state == Intervention.State.PROPOSED else "held_out",
-            at=now,
-            intervention_ids=frame.loc[state == arm_state, "id"].tolist(),
-            to_state=arm_state,
-        )
+    with foreign_keys_checked_in_bulk(Intervention, AuditEntry, rows=len(frame)):
+        copy_frame(Intervention, frame)
+        for arm_state in (Intervention.State.PROPOSED, Intervention.State.HELD_OUT):
+            audit_bulk(
+                actor=RULE,
+                action="proposed" if arm_state == Intervention.State.PROPOSED else "held_out",
+                at=now,
+                intervention_ids=frame.loc[state == arm_state, "id"].tolist(),
+                to_state=arm_state,
+            )
 
 
 def _approve_automatically(campaign: Campaign, now: dt.datetime) -> dict[str, int]:

@@ -172,3 +172,24 @@ def test_a_small_load_keeps_the_row_by_row_checks():
     before = _foreign_keys("customers_orderline")
     with transaction.atomic(), foreign_keys_checked_in_bulk(OrderLine, rows=10):
         assert _foreign_keys("customers_orderline") == before
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_bulk_load_settles_for_row_by_row_checks_when_another_session_holds_a_table():
+    import psycopg
+    from django.db import connection, transaction
+
+    from customers.bulk import foreign_keys_checked_in_bulk
+    from customers.models import OrderLine
+
+    before = _foreign_keys("customers_orderline")
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+        dbname=settings["NAME"], autocommit=False,
+    ) as agent:  # fmt: skip
+        agent.execute("SELECT count(*) FROM customers_order")  # holds a lock till it ends
+        with transaction.atomic(), foreign_keys_checked_in_bulk(OrderLine, rows=50_000):
+            assert _foreign_keys("customers_orderline") == before
+        agent.rollback()
+    assert _foreign_keys("customers_orderline") == before
