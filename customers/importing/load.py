@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
 from django.utils import timezone
 
 from customers.bulk import analyze, copy_frame_into
 from customers.importing import merge
 from customers.importing.fields import ParseOptions, parse_chunk
+from retention.sql import roomy_queries
 
 
 @dataclass
@@ -60,7 +60,7 @@ def load(
     merged; otherwise any problem raises :class:`Rejected` and nothing stays written.
     """
     try:
-        with transaction.atomic():
+        with roomy_queries():  # one transaction; the merges sort and hash a whole file
             loaded = _stage_and_merge(
                 kind, chunks, columns, options, keep_going, currency, progress
             )

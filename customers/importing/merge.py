@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 
-from customers.bulk import foreign_keys_checked_in_bulk
+from customers.bulk import foreign_keys_checked_in_bulk, next_id_sql
 from customers.models import Customer, Event, Order, OrderLine, Product
 from retention.sql import read_frame
 
@@ -291,9 +291,9 @@ def _new_ids(model) -> str:
     id is known before it is written and its children need no join back by external id.
     The same rules as :func:`customers.bulk.reserve_ids`: PostgreSQL takes the table's own
     sequence; SQLite, whose writers are serialised, counts on from the largest id."""
-    table = model._meta.db_table
     if connection.vendor == "postgresql":
-        return f"nextval(pg_get_serial_sequence('{table}', 'id'))"
+        return next_id_sql(model)
+    table = model._meta.db_table
     return f"(SELECT COALESCE(MAX(id), 0) FROM {table}) + ROW_NUMBER() OVER (ORDER BY line)"
 
 
