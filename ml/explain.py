@@ -22,7 +22,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.special import logit
+from scipy.special import expit, logit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
@@ -54,17 +54,20 @@ def _tree_paths(tree: DecisionTreeClassifier, X: np.ndarray | pd.DataFrame) -> n
     return np.asarray((tree.decision_path(X) @ step).todense())
 
 
-def _leaf_paths(booster: lgb.Booster) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """(all leaves x features) Saabas contributions of each leaf's path, and each tree's
-    first row in that matrix; computed once per model from its own tree dump."""
-    rows, cols, vals, offsets = [], [], [], []
+def _leaf_paths(booster: lgb.Booster) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+    """(all leaves x features) Saabas contributions of each leaf's path, each leaf's value
+    and each tree's first row in that matrix; computed once per model from its own tree
+    dump."""
+    rows, cols, vals, offsets, leaf_values = [], [], [], [], []
     first = 0
     for tree in booster.dump_model()["tree_info"]:
         offsets.append(first)
+        values = np.zeros(tree["num_leaves"])
         stack = [(tree["tree_structure"], {})]
         while stack:
             node, path = stack.pop()
             if "leaf_index" in node or "split_feature" not in node:
+                values[node.get("leaf_index", 0)] = node["leaf_value"]
                 for feature, value in path.items():
                     rows.append(first + node.get("leaf_index", 0))
                     cols.append(feature)
@@ -77,15 +80,20 @@ def _leaf_paths(booster: lgb.Booster) -> tuple[sparse.csr_matrix, np.ndarray]:
                 moved = dict(path)
                 moved[feature] = moved.get(feature, 0.0) + child_value - value
                 stack.append((child, moved))
+        leaf_values.append(values)
         first += tree["num_leaves"]
     matrix = sparse.csr_matrix(
         (vals, (rows, cols)), shape=(first, booster.num_feature()), dtype=np.float64
     )
-    return matrix, np.asarray(offsets)
+    return matrix, np.asarray(offsets), np.concatenate(leaf_values)
 
 
-def _lightgbm(model: lgb.LGBMClassifier, X: pd.DataFrame, chunk: int = 100_000) -> np.ndarray:
-    paths, offsets = _leaf_paths(model.booster_)
+def _lightgbm(
+    model: lgb.LGBMClassifier, X: pd.DataFrame, chunk: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores and contributions, both from one pass that finds each row's leaves."""
+    paths, offsets, leaf_values = _leaf_paths(model.booster_)
+    raw = np.empty(len(X))
     result = np.empty((len(X), paths.shape[1]))
     for lo in range(0, len(X), chunk):
         leaves = model.predict(X.iloc[lo : lo + chunk], pred_leaf=True) + offsets
@@ -95,7 +103,8 @@ def _lightgbm(model: lgb.LGBMClassifier, X: pd.DataFrame, chunk: int = 100_000) 
             shape=(n, paths.shape[0]),
         )
         result[lo : lo + n] = (membership @ paths).toarray()
-    return result
+        raw[lo : lo + n] = membership @ leaf_values
+    return raw, result
 
 
 def _linear(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
@@ -127,7 +136,7 @@ def contributions(model: TrainedModel, X: pd.DataFrame, *, reference: pd.Series)
     X = X[model.features]
     inner = _uncalibrated(model.estimator)
     if model.algorithm == "lightgbm":
-        return _lightgbm(inner, X)
+        return _lightgbm(inner, X)[1]
     if model.algorithm in {"logistic_regression", "linear_svm"}:
         return _linear(inner, X)
     if isinstance(inner, DecisionTreeClassifier):
@@ -136,6 +145,26 @@ def contributions(model: TrainedModel, X: pd.DataFrame, *, reference: pd.Series)
         values = X.to_numpy(dtype=np.float32)  # the forest's trees were fitted on arrays
         return np.mean([_tree_paths(tree, values) for tree in inner.estimators_], axis=0)
     return _occlusion(model, X, reference)
+
+
+def predict_and_explain(
+    model: TrainedModel, X: pd.DataFrame, *, reference: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """Churn probabilities and contributions. LightGBM gets both from the one pass that
+    finds each customer's leaves (the leaf values sum to the raw score, which is what
+    ``predict_proba`` maps): predicting separately walked every tree a second time, 8 s
+    per million customers."""
+    if model.algorithm != "lightgbm":
+        return model.predict_proba(X), contributions(model, X, reference=reference)
+    inner = _uncalibrated(model.estimator)
+    raw, contrib = _lightgbm(inner, X[model.features])
+    if not isinstance(model.estimator, CalibratedClassifierCV):
+        return expit(raw), contrib
+    # The calibrator was fitted on what scikit-learn asked the classifier for: the
+    # decision function (LightGBM's raw score) when there is one, else probabilities.
+    response = raw if hasattr(inner, "decision_function") else expit(raw)
+    calibrator = model.estimator.calibrated_classifiers_[0].calibrators[0]
+    return np.clip(calibrator.predict(response), 0.0, 1.0), contrib
 
 
 def top_reasons(

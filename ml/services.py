@@ -29,7 +29,7 @@ from django.utils import timezone
 from customers.bulk import analyze, check_deferred_constraints, copy_frame
 from customers.models import Order
 from ml import bgnbd, drift
-from ml.explain import contributions
+from ml.explain import predict_and_explain
 from ml.features import FEATURE_NAMES, build_features
 from ml.labels import churn_labels
 from ml.metrics import evaluate
@@ -270,9 +270,8 @@ def _score_frame(
     reasons = pd.Series(f'["{TOO_LITTLE_HISTORY}"]', index=features.index)
     if modelled.any():
         X = features[modelled]
-        probability[modelled] = model.predict_proba(X)
         medians = pd.Series(version.reference["medians"], dtype=float)
-        contrib = contributions(model, X, reference=medians)
+        probability[modelled], contrib = predict_and_explain(model, X, reference=medians)
         texts = reason_texts(X, contrib, model.features, horizon_days=horizon)
         reasons[modelled] = as_json_lists(texts)
     expected_spend = features["monetary_avg"] * bgnbd.purchase_rate_if_alive(params, x, T) * horizon
