@@ -312,7 +312,10 @@ def _merge_transactions(stamp, currency: str) -> dict[str, int]:
         [stamp, stamp],
     )
     # Only purchases not already stored, each with its order id reserved up front, so
-    # orders and lines are plain inserts (no conflict handling, no join back).
+    # orders and lines are plain inserts (no conflict handling, no join back). Written in
+    # customer order, a customer's orders share a few pages instead of one page each,
+    # which every per-customer read later (cards, recommendations) is spared; at a
+    # million lines the sort cost nothing measurable.
     _execute(
         f"""
         CREATE TEMPORARY TABLE import_orders AS
@@ -323,6 +326,7 @@ def _merge_transactions(stamp, currency: str) -> dict[str, int]:
             JOIN customers_customer c ON c.external_id = keyed.customer
             LEFT JOIN customers_order o ON o.external_id = keyed.order_id
             WHERE o.id IS NULL
+            ORDER BY c.id, keyed.placed_at
         ) AS fresh
         """
     )
