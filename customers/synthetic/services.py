@@ -93,7 +93,7 @@ def generate_shop(
     products = _write_products(rng, params)
     # The shop was empty, so every table below gets at least one row per customer.
     children = (Order, OrderLine, Event, SyntheticTruth, SyntheticResponse)
-    with foreign_keys_checked_in_bulk(*children, rows=customers):
+    with foreign_keys_checked_in_bulk(*children, rows=customers, rebuild_indexes=True):
         external, reviewed_product = _write_orders(rng, shop, customer_ids, products, start)
         _write_events(rng, shop, customer_ids, start, external, reviewed_product)
         _write_truth(rng, shop, customer_ids, record, start)

@@ -162,6 +162,46 @@ def test_a_bulk_load_gets_its_foreign_keys_back_and_still_refuses_orphans():
     assert not OrderLine.objects.exists()
 
 
+def _indexes(table: str) -> list[tuple[str, str]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s ORDER BY 1", [table]
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_bulk_load_can_build_its_indexes_at_the_end_and_still_refuses_duplicates():
+    from django.db import IntegrityError, transaction
+
+    from customers.bulk import foreign_keys_checked_in_bulk
+
+    indexes, keys = _indexes("customers_order"), _foreign_keys("customers_order")
+    customer = Customer.objects.create(external_id="C1")
+    when = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    columns = ["external_id", "customer_id", "placed_at", "status", "total", "currency",
+               "sales_channel"]  # fmt: skip
+    with (
+        transaction.atomic(),
+        foreign_keys_checked_in_bulk(Order, rows=50_000, rebuild_indexes=True),
+    ):
+        assert [name for name, _ in _indexes("customers_order")] == ["customers_order_pkey"]
+        copy_rows(Order, columns, [("O1", customer.id, when, "paid", 1, "EUR", "web")])
+    assert _indexes("customers_order") == indexes
+    assert _foreign_keys("customers_order") == keys
+
+    with (
+        pytest.raises(IntegrityError, match="external_id"),
+        transaction.atomic(),
+        foreign_keys_checked_in_bulk(Order, rows=50_000, rebuild_indexes=True),
+    ):
+        copy_rows(Order, columns, [("O2", customer.id, when, "paid", 1, "EUR", "web")] * 2)
+    assert _indexes("customers_order") == indexes
+    assert Order.objects.count() == 1
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_small_load_keeps_the_row_by_row_checks():
     from django.db import transaction
