@@ -17,7 +17,7 @@ from retention.models import Alert, RiskRule, Severity
 from retention.rules import condition_of, matches
 from retention.services.audit import CUSTOMER, SCHEDULE, Actor, audit_bulk, audit_record
 from retention.signals import alerts_changed
-from retention.sql import staged_ids
+from retention.sql import placeholders, staged_ids
 
 ALREADY_CLOSED = "this alert is already closed"
 
@@ -35,16 +35,21 @@ def rule_matches(rule: RiskRule, frame: pd.DataFrame) -> pd.Index:
 def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
     """One open alert per matching customer and active rule, in bulk.
 
-    Safe to repeat: the partial unique index on open alerts turns a second insert into
-    nothing, and a rule's cooldown skips customers whose alert of it closed recently.
-    Returns the new alerts per rule name.
+    Safe to repeat: customers with an open alert of the rule are skipped, and so are
+    those whose alert of it closed within the cooldown. The partial unique index on open
+    alerts stays as the guard (a second run at the same moment fails instead of
+    duplicating; the nightly task's lock prevents that run). Returns the new alerts per
+    rule name.
     """
     frame = run_frame(run)
     raised: dict[str, int] = {}
     rules = RiskRule.objects.filter(is_active=True).prefetch_related("conditions")
     matched = {rule: rule_matches(rule, frame) for rule in rules}
     new = sum(len(ids) for ids in matched.values())  # at most; open alerts are skipped
-    with transaction.atomic(), foreign_keys_checked_in_bulk(Alert, rows=new):
+    with (
+        transaction.atomic(),
+        foreign_keys_checked_in_bulk(Alert, rows=new, rebuild_indexes=True),
+    ):
         for rule, ids in matched.items():
             raised[rule.name] = _insert_alerts(rule, run, ids, now) if len(ids) else 0
         if any(raised.values()):
@@ -73,9 +78,9 @@ def _insert_alerts(rule: RiskRule, run: ScoringRun, ids: pd.Index, now: dt.datet
             JOIN ml_customerscore s ON s.run_id = %s AND s.customer_id = m.id
             WHERE NOT EXISTS (
                 SELECT 1 FROM retention_alert a
-                WHERE a.customer_id = m.id AND a.rule_id = %s AND a.closed_at >= %s
+                WHERE a.customer_id = m.id AND a.rule_id = %s
+                  AND (a.state IN ({placeholders(Alert.OPEN_STATES)}) OR a.closed_at >= %s)
             )
-            ON CONFLICT DO NOTHING
             """,
             [
                 rule.pk,
@@ -86,6 +91,7 @@ def _insert_alerts(rule: RiskRule, run: ScoringRun, ids: pd.Index, now: dt.datet
                 now,
                 run.pk,
                 rule.pk,
+                *Alert.OPEN_STATES,
                 cooldown_from,
             ],
         )

@@ -178,7 +178,9 @@ def _write(campaign, chosen: pd.DataFrame, options, run: ScoringRun, now) -> Non
             "updated_at": pd.Timestamp(now),
         }
     )
-    with foreign_keys_checked_in_bulk(Intervention, AuditEntry, rows=len(frame)):
+    with foreign_keys_checked_in_bulk(
+        Intervention, AuditEntry, rows=len(frame), rebuild_indexes=True
+    ):
         copy_frame(Intervention, frame)
         for arm_state in (Intervention.State.PROPOSED, Intervention.State.HELD_OUT):
             audit_bulk(
