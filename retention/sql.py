@@ -197,7 +197,12 @@ class _CopyDecoder:
         rows = np.frombuffer(self.pending, dtype=self.row, count=whole // self.row.itemsize)
         for name, kind in self.columns.items():
             if (rows[f"{name}_len"] != self.row[name].itemsize).any():
-                raise ValueError(f"read_numbers: column {name!r} has NULLs or another type")
+                # A NULL shortens its row, so every later field is misread: the column
+                # named is where that showed, not necessarily the one with the NULL.
+                raise ValueError(
+                    f"read_numbers: a NULL or a value of another type (noticed at column "
+                    f"{name!r}); select NOT NULL values of the declared types"
+                )
             values = rows[name].astype(_KINDS[kind][1])
             self.parts[name].append(values + _PG_EPOCH_US if kind == "timestamp" else values)
         del rows

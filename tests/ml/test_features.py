@@ -130,3 +130,17 @@ def test_outside_a_transaction_the_history_streams_over_its_own_connection_alike
         inside = features_at()
     pd.testing.assert_frame_equal(outside, inside)
     assert outside.loc[shop["regular"].pk, "distinct_categories"] == 2
+
+
+def test_lines_without_a_product_have_no_category_and_break_nothing(shop):
+    """A plain transaction log gives lines without a product; the binary stream of lines
+    has fixed-width rows, so a NULL there used to break every feature."""
+    from customers.models import OrderLine
+
+    once = shop["once"]
+    OrderLine.objects.create(
+        order=once.orders.get(), position=1, sku="", quantity=1, unit_price=80, amount=80
+    )
+    frame = features_at()
+    assert frame.loc[shop["regular"].pk, "distinct_categories"] == 2
+    assert not frame.loc[once.pk, "distinct_categories"] > 0
