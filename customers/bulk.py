@@ -268,7 +268,7 @@ def _drop_for_bulk_load(models, rows: int, indexes: bool) -> list[tuple[str, str
             return []
         # Checks already queued in this transaction (deletes, earlier writes) must run
         # first: PostgreSQL refuses to drop a constraint with checks pending.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        check_deferred_constraints()
         cursor.execute("SELECT current_setting('lock_timeout')")
         (lock_timeout,) = cursor.fetchone()
         try:

@@ -107,8 +107,9 @@ def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.D
     into one int64 so a single sort orders by customer, then time.
     """
     flag = history["flag"]
-    everyone, all_orders = _sorted_counts(history["customer_id"])
-    returners, returns = _sorted_counts(history["customer_id"][(flag & _RETURN) > 0])
+    # np.unique with counts and inverse took 5.1 s on 21M customer ids here, this 0.3 s.
+    everyone, all_orders = _run_counts(np.sort(history["customer_id"]))
+    returners, returns = _run_counts(np.sort(history["customer_id"][(flag & _RETURN) > 0]))
     returned = np.zeros(everyone.size)
     returned[np.searchsorted(everyone, returners)] = returns
     qualifying = (flag & _QUALIFYING) > 0
@@ -182,18 +183,12 @@ def _categories(history: dict[str, np.ndarray]) -> pd.Series:
     )
     kinds = codes.max() + 1
     pairs = _sorted_distinct(owners[line_order[known]] * kinds + codes[line_product[known]])
-    owner_of_pair = pairs // kinds
-    starts = np.flatnonzero(_run_starts(owner_of_pair))
-    counts = np.diff(np.append(starts, owner_of_pair.size))
-    return pd.Series(
-        counts.astype(np.float64), index=owner_of_pair[starts], name="distinct_categories"
-    )
+    customers, counts = _run_counts(pairs // kinds)
+    return pd.Series(counts.astype(np.float64), index=customers, name="distinct_categories")
 
 
-def _sorted_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values and how often each occurs, by sorting (0.3 s for 21M customer ids
-    here; ``np.unique`` with counts and inverse took 5.1 s)."""
-    values = np.sort(values)
+def _run_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs."""
     starts = np.flatnonzero(_run_starts(values))
     return values[starts], np.diff(np.append(starts, values.size))
 
