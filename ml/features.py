@@ -1,20 +1,25 @@
-"""Point-in-time features for every customer at a cut-off, computed set-based in SQL.
+"""Point-in-time features for every customer at a cut-off, computed set-based.
 
 Only rows strictly before the cut-off (midnight after ``as_of``) are read, so a feature at
-``as_of`` never changes when later rows arrive. Each query is one GROUP BY over a table;
-the few derived ratios are vectorised in pandas. Missing values stay NaN ("never
-reviewed" is not an average rating); the models handle them.
+``as_of`` never changes when later rows arrive. Orders and their lines stream out of SQL
+once and are aggregated in numpy (sorts and segment sums); events are GROUP BYs in SQL;
+the derived ratios are vectorised in pandas. Missing values stay NaN ("never reviewed"
+is not an average rating); the models handle them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ml import bgnbd
+from ml.grouping import run_counts, run_starts
 from ml.models import ChurnDefinition
+from ml.recommendations import NO_PICK, CategoryGroups, Lines, recommend
 from retention.sql import (
     cutoff_of,
     epoch_days,
@@ -108,8 +113,8 @@ def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.D
     """
     flag = history["flag"]
     # np.unique with counts and inverse took 5.1 s on 21M customer ids here, this 0.3 s.
-    everyone, all_orders = _run_counts(np.sort(history["customer_id"]))
-    returners, returns = _run_counts(np.sort(history["customer_id"][(flag & _RETURN) > 0]))
+    everyone, all_orders = run_counts(np.sort(history["customer_id"]))
+    returners, returns = run_counts(np.sort(history["customer_id"][(flag & _RETURN) > 0]))
     returned = np.zeros(everyone.size)
     returned[np.searchsorted(everyone, returners)] = returns
     qualifying = (flag & _QUALIFYING) > 0
@@ -123,7 +128,7 @@ def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.D
     order = np.argsort((customer << 32) | (seconds - offset), kind="stable")
     customer, seconds = customer[order], seconds[order]
     total = history["total"][qualifying][order].astype(np.float64)
-    first_of_customer = _run_starts(customer)
+    first_of_customer = run_starts(customer)
     starts = np.flatnonzero(first_of_customer)
     ends = np.r_[starts[1:], customer.size] - 1
 
@@ -155,56 +160,51 @@ def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.D
     return pd.DataFrame(frame, index=pd.Index(ids, name="customer_id"))
 
 
-def _categories(history: dict[str, np.ndarray]) -> pd.Series:
-    """Distinct product categories among each customer's qualifying orders: lines are
-    matched to orders in numpy, because joining lines, orders and products in SQL took
-    25 s at 20 million lines."""
+@dataclass
+class Catalogue:
+    """The products (sorted by id, with category codes in name order) and the lines of
+    the qualifying orders before the cut-off that name one of them."""
+
+    product_ids: np.ndarray
+    category: np.ndarray
+    lines: Lines
+
+    def ids_of(self, positions: np.ndarray) -> np.ndarray:
+        """Product ids of catalogue positions, ``NO_PICK`` kept."""
+        if self.product_ids.size == 0:
+            return positions
+        return np.where(positions == NO_PICK, NO_PICK, self.product_ids[positions.clip(0)])
+
+
+def _catalogue(history: dict[str, np.ndarray]) -> Catalogue:
+    """Lines are matched to orders and products in numpy, because joining lines, orders
+    and products in SQL took 25 s at 20 million lines."""
     lines = read_numbers(
         "SELECT CAST(order_id AS BIGINT) AS order_id, CAST(product_id AS BIGINT) AS product_id"
         " FROM customers_orderline WHERE product_id IS NOT NULL",  # no product, no category
         [],
         {"order_id": "int8", "product_id": "int8"},
     )
-    products = read_frame("SELECT id, category FROM customers_product", [])
+    products = read_frame("SELECT id, category FROM customers_product ORDER BY id", [])
+    product_ids = products["id"].to_numpy(np.int64)
+    codes = pd.factorize(products["category"], sort=True)[0].astype(np.int64)
     qualifying = (history["flag"] & _QUALIFYING) > 0
     order_ids, owners = history["id"][qualifying], history["customer_id"][qualifying]
-    if min(order_ids.size, lines["order_id"].size, len(products)) == 0:
-        return pd.Series(dtype=np.float64, name="distinct_categories")
+    seconds = history["placed_at"][qualifying] // 1_000_000
+    if min(order_ids.size, lines["order_id"].size, product_ids.size) == 0:
+        empty = np.empty(0, np.int64)
+        return Catalogue(product_ids, codes, Lines(empty, empty, empty))
     by_id = np.argsort(order_ids)
-    order_ids, owners = order_ids[by_id], owners[by_id]
+    order_ids, owners, seconds = order_ids[by_id], owners[by_id], seconds[by_id]
     line_order = np.searchsorted(order_ids, lines["order_id"]).clip(max=order_ids.size - 1)
-    codes, _ = pd.factorize(products["category"])
-    product_ids = products["id"].to_numpy(np.int64)
-    by_product = np.argsort(product_ids)
-    product_ids, codes = product_ids[by_product], codes[by_product]
     line_product = np.searchsorted(product_ids, lines["product_id"]).clip(max=product_ids.size - 1)
     known = (order_ids[line_order] == lines["order_id"]) & (
         product_ids[line_product] == lines["product_id"]
     )
-    kinds = codes.max() + 1
-    pairs = _sorted_distinct(owners[line_order[known]] * kinds + codes[line_product[known]])
-    customers, counts = _run_counts(pairs // kinds)
-    return pd.Series(counts.astype(np.float64), index=customers, name="distinct_categories")
-
-
-def _run_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of a sorted array and how often each occurs."""
-    starts = np.flatnonzero(_run_starts(values))
-    return values[starts], np.diff(np.append(starts, values.size))
-
-
-def _sorted_distinct(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` by sorting: numpy 2.4's np.unique hashes, which took 18 s on 20M
-    int64 keys here against 0.4 s for a sort."""
-    values = np.sort(values)
-    return values[_run_starts(values)]
-
-
-def _run_starts(values: np.ndarray) -> np.ndarray:
-    """True where a sorted array's value differs from the one before."""
-    starts = np.ones(values.size, dtype=bool)
-    starts[1:] = values[1:] != values[:-1]
-    return starts
+    line_order = line_order[known]
+    return Catalogue(
+        product_ids, codes, Lines(owners[line_order], line_product[known], seconds[line_order])
+    )
 
 
 def _event_aggregates(cutoff: dt.datetime) -> pd.DataFrame:
@@ -257,11 +257,24 @@ def _joined(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     return frame.join(other.set_index("customer_id").astype(float), how="left")
 
 
+class Features(NamedTuple):
+    frame: pd.DataFrame  # customers x FEATURE_NAMES, indexed by customer id
+    bgnbd_params: bgnbd.BGNBDParams
+    # customers x k product ids to recommend (NO_PICK for none), when asked for
+    picks: pd.DataFrame | None = None
+
+
 def build_features(
-    *, as_of: dt.date, definition: ChurnDefinition, bgnbd_params: bgnbd.BGNBDParams | None = None
-) -> tuple[pd.DataFrame, bgnbd.BGNBDParams]:
+    *,
+    as_of: dt.date,
+    definition: ChurnDefinition,
+    bgnbd_params: bgnbd.BGNBDParams | None = None,
+    picks: int = 0,
+) -> Features:
     """Features of every customer with at least ``definition.min_orders`` qualifying orders
-    before the cut-off, indexed by customer id, columns in ``FEATURE_NAMES`` order.
+    before the cut-off, indexed by customer id, columns in ``FEATURE_NAMES`` order; with
+    ``picks``, also that many products to recommend to each (scoring wants them, training
+    does not).
 
     The BG/NBD model is fitted on the same point-in-time data unless ``bgnbd_params`` are
     given; the fitted parameters are returned so callers can reuse them. Called outside a
@@ -274,8 +287,27 @@ def build_features(
     history = _order_history(cutoff, statuses)
     f = _order_features(history, cutoff)
     f = f[f["frequency"] >= max(definition.min_orders, 1)]
-    f["distinct_categories"] = _categories(history).reindex(f.index).fillna(0)
+    catalogue = _catalogue(history)
     del history
+    groups = CategoryGroups.of(catalogue.lines, catalogue.category)
+    owners, categories = run_counts(groups.customer)
+    f["distinct_categories"] = pd.Series(categories, index=owners).reindex(f.index).fillna(0)
+    chosen = None
+    if picks:
+        positions = recommend(
+            catalogue.lines,
+            groups,
+            customers=f.index.to_numpy(np.int64),
+            category=catalogue.category,
+            cutoff_seconds=epoch_days(cutoff) * 86400.0,
+            k=picks,
+        )
+        chosen = pd.DataFrame(
+            catalogue.ids_of(positions),
+            index=f.index,
+            columns=[f"pick_{i + 1}" for i in range(picks)],
+        )
+    del catalogue, groups
 
     f["recency_days"] = c - f["last_t"]
     f["tenure_days"] = c - f["first_t"]
@@ -306,4 +338,4 @@ def build_features(
     f["bgnbd_expected_orders"] = bgnbd.expected_purchases(
         bgnbd_params, x, t_x, T, definition.horizon_days
     )
-    return f[FEATURE_NAMES].astype(float), bgnbd_params
+    return Features(f[FEATURE_NAMES].astype(float), bgnbd_params, chosen)

@@ -71,3 +71,17 @@ def run_frame(run: ScoringRun) -> pd.DataFrame:
         )
         frame["tier"] = saved["tier"]
     return frame
+
+
+def run_picks(run: ScoringRun) -> pd.DataFrame:
+    """Product ids picked for each customer the run scored (``pick_1`` ...), best first,
+    ``NO_PICK`` where there was nothing to recommend."""
+    with run.frame.open("rb") as handle, np.load(handle) as saved:
+        if "picks" not in saved:
+            raise NotReady(f"scoring run #{run.pk} kept no product picks: score again")
+        picks = saved["picks"]
+        return pd.DataFrame(
+            picks,
+            index=pd.Index(saved["customer_id"], name="customer_id"),
+            columns=[f"pick_{i + 1}" for i in range(picks.shape[1])],
+        )

@@ -26,7 +26,6 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from customers.bulk import analyze, check_deferred_constraints, copy_frame
 from customers.models import Order
 from ml import bgnbd, drift
 from ml.explain import predict_and_explain
@@ -34,6 +33,7 @@ from ml.features import FEATURE_NAMES, build_features
 from ml.labels import churn_labels
 from ml.metrics import evaluate
 from ml.models import ChurnDefinition, CustomerScore, ModelVersion, RiskTier, ScoringRun
+from ml.partitions import scores_drop, scores_write
 from ml.reasons import TOO_LITTLE_HISTORY, as_json_lists, reason_texts
 from ml.selectors import active_definition, champion, usable_champion
 from ml.training import ALGORITHMS, Dataset, TrainedModel, train_zoo
@@ -42,6 +42,7 @@ from ml.training import ALGORITHMS, Dataset, TrainedModel, train_zoo
 AUC_TOLERANCE = 0.005
 BRIER_TOLERANCE = 0.002
 SCORE_REFERENCE = "__score__"
+RECOMMENDED_PRODUCTS = 3  # per customer, kept with each run for product-recommendation offers
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _modelled(features: pd.DataFrame, definition: ChurnDefinition) -> pd.DataFra
 
 
 def cutoff_data(*, as_of: dt.date, definition: ChurnDefinition) -> CutoffData:
-    features, _ = build_features(as_of=as_of, definition=definition)
+    features = build_features(as_of=as_of, definition=definition).frame
     features = _modelled(features, definition)
     return CutoffData(
         as_of, features, churn_labels(features.index, as_of=as_of, definition=definition)
@@ -311,7 +312,9 @@ def score_customers(
     try:
         seconds = {}
         started = time.perf_counter()
-        features, params = build_features(as_of=as_of, definition=definition)
+        features, params, picks = build_features(
+            as_of=as_of, definition=definition, picks=RECOMMENDED_PRODUCTS
+        )
         seconds["features"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -327,13 +330,9 @@ def score_customers(
         psi |= drift.psi(
             reference["score_bins"], pd.DataFrame({SCORE_REFERENCE: frame["probability"]})
         )
-        attach_frame(run, features, frame)
+        attach_frame(run, features, frame, picks)
         with transaction.atomic():
-            copy_frame(CustomerScore, frame)
-            check_deferred_constraints()
-            # The pipeline joins these scores next; stale statistics made that join a
-            # per-customer nested loop (minutes at 1M customers).
-            analyze(CustomerScore)
+            scores_write(run_id=run.pk, frame=frame)
             run.status = ScoringRun.Status.DONE
             run.finished_at = timezone.now()
             run.customers_scored = len(frame)
@@ -356,10 +355,12 @@ def score_customers(
 FRAME_SCORES = ["probability", "expected_spend", "value_at_risk"]
 
 
-def attach_frame(run: ScoringRun, features: pd.DataFrame, scores: pd.DataFrame) -> None:
-    """Keep the run's features beside its scores, so rules (and an admin previewing one)
-    read them in a second instead of recomputing minutes of SQL. float32 halves the
-    size; rule thresholds never need more precision."""
+def attach_frame(
+    run: ScoringRun, features: pd.DataFrame, scores: pd.DataFrame, picks: pd.DataFrame
+) -> None:
+    """Keep the run's features and product picks beside its scores, so rules (and an
+    admin previewing one) and offers read them in a second instead of recomputing minutes
+    of SQL. float32 halves the size; rule thresholds never need more precision."""
     values = np.column_stack(
         [features[FEATURE_NAMES].to_numpy(np.float32), scores[FRAME_SCORES].to_numpy(np.float32)]
     )
@@ -370,6 +371,7 @@ def attach_frame(run: ScoringRun, features: pd.DataFrame, scores: pd.DataFrame) 
         columns=np.array(FEATURE_NAMES + FRAME_SCORES),
         values=values,
         tier=scores["tier"].to_numpy().astype("U6"),
+        picks=picks.reindex(features.index).to_numpy(np.int64),
     )
     run.frame.save(f"run-{run.pk}.npz", ContentFile(buffer.getvalue()), save=False)
 
@@ -381,7 +383,7 @@ def prune_runs(*, keep: int) -> int:
     old = ScoringRun.objects.exclude(pk__in=kept).exclude(status=ScoringRun.Status.RUNNING)
     for run in old.exclude(frame=""):
         run.frame.delete(save=False)
-    CustomerScore.objects.filter(run__in=old).delete()
+    scores_drop(run_ids=list(old.values_list("pk", flat=True)))
     deleted, _ = old.delete()
     return deleted
 

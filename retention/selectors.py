@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 from django.db.models import Q, QuerySet, Sum
 
+from customers.models import Product
+from ml.models import ScoringRun
+from ml.recommendations import NO_PICK
+from ml.selectors import run_picks
 from retention.models import Alert, Campaign, Intervention
-from retention.sql import cutoff_of, read_frame, staged_ids, timestamp_param
 
 
 def active_campaigns(*, as_of: dt.date) -> QuerySet[Campaign]:
@@ -43,61 +47,18 @@ def campaign_commitments(campaign: Campaign) -> tuple[int, float]:
     return committed.count(), float(total)
 
 
-def recommended_skus(
-    customer_ids, *, as_of: dt.date, k: int = 3, days: int = 365
-) -> dict[int, list[str]]:
-    """Up to ``k`` products per customer: the most bought, in the last ``days``, by customers
-    sharing the customer's favourite category, that the customer has not bought yet.
-    Customers with no category history get the shop's bestsellers."""
-    cutoff = cutoff_of(as_of)
-    with staged_ids("retention_recommend_for", customer_ids) as staged:
-        bought = read_frame(
-            f"""
-            SELECT o.customer_id, l.product_id, p.category, COUNT(*) AS n
-            FROM {staged} s
-            JOIN customers_order o ON o.customer_id = s.id AND o.placed_at < %s
-            JOIN customers_orderline l ON l.order_id = o.id
-            JOIN customers_product p ON p.id = l.product_id
-            GROUP BY o.customer_id, l.product_id, p.category
-            """,
-            [timestamp_param(cutoff)],
-        )
-    popular = read_frame(
-        """
-        SELECT p.category, p.id AS product_id, p.sku, COUNT(DISTINCT o.customer_id) AS buyers
-        FROM customers_orderline l
-        JOIN customers_order o ON o.id = l.order_id
-        JOIN customers_product p ON p.id = l.product_id
-        WHERE o.placed_at >= %s AND o.placed_at < %s AND o.status = 'paid'
-        GROUP BY p.category, p.id, p.sku
-        """,
-        [timestamp_param(cutoff - dt.timedelta(days=days)), timestamp_param(cutoff)],
-    ).sort_values(["buyers", "product_id"], ascending=[False, True])
-    if popular.empty:
-        return {}
+def recommended_skus(run: ScoringRun, customer_ids) -> dict[int, list[str]]:
+    """The SKUs the scoring run picked for each customer (see ``ml.recommendations``):
+    bestsellers of their favourite category they do not own yet, or the shop's
+    bestsellers for customers without product history."""
     ids = pd.Index(customer_ids, dtype="int64")
-    favourite = (
-        bought.groupby(["customer_id", "category"])["n"]
-        .sum()
-        .reset_index()
-        .sort_values(["customer_id", "n", "category"], ascending=[True, False, True])
-        .drop_duplicates("customer_id")
-        .set_index("customer_id")["category"]
-        .reindex(ids)
-    )
-    depth = k + 20  # enough candidates to still have k after removing what they own
-    candidates = popular.groupby("category").head(depth)
-    wanted = pd.DataFrame({"customer_id": ids, "category": favourite.to_numpy()})
-    picks = wanted.merge(candidates, on="category")
-    fallback = wanted[~wanted["customer_id"].isin(picks["customer_id"])][["customer_id"]]
-    picks = pd.concat([picks, fallback.merge(popular.head(depth), how="cross")])
-    owned = bought[["customer_id", "product_id"]].assign(owned=True)
-    picks = picks.merge(owned, on=["customer_id", "product_id"], how="left")
-    picks = picks[picks["owned"].isna()].sort_values(
-        ["customer_id", "buyers", "product_id"], ascending=[True, False, True]
-    )
-    top = picks.groupby("customer_id").head(k)
-    return top.groupby("customer_id")["sku"].agg(list).to_dict()
+    picks = run_picks(run).reindex(ids).fillna(NO_PICK).to_numpy(np.int64)
+    wanted = np.unique(picks[picks != NO_PICK]).tolist()
+    skus = dict(Product.objects.filter(pk__in=wanted).values_list("pk", "sku"))
+    return {
+        customer: [skus[p] for p in row if p in skus]
+        for customer, row in zip(ids.tolist(), picks.tolist(), strict=True)
+    }
 
 
 def true_average_effect(campaign: Campaign, *, as_of: dt.date) -> float:

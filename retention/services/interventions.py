@@ -146,7 +146,7 @@ def _write(campaign, chosen: pd.DataFrame, options, run: ScoringRun, now) -> Non
         chosen["arm"] == Intervention.Arm.TREATMENT
     )
     if wants.any():
-        picks = recommended_skus(chosen.loc[wants, "customer_id"].tolist(), as_of=run.as_of)
+        picks = recommended_skus(run, chosen.loc[wants, "customer_id"].tolist())
         skus[wants] = [json.dumps(picks.get(c, [])) for c in chosen.loc[wants, "customer_id"]]
     ids = reserve_ids(Intervention, len(chosen))
     state = np.where(

@@ -38,8 +38,7 @@ def shop(db):
 
 
 def features_at(as_of=AS_OF):
-    frame, _ = build_features(as_of=as_of, definition=ChurnDefinition(min_history_days=0))
-    return frame
+    return build_features(as_of=as_of, definition=ChurnDefinition(min_history_days=0)).frame
 
 
 @pytest.mark.smoke

@@ -9,10 +9,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from customers.bulk import copy_frame
 from customers.models import Customer
 from ml.features import FEATURE_NAMES
-from ml.models import CustomerScore, ModelVersion, ScoringRun
+from ml.models import ModelVersion, ScoringRun
+from ml.partitions import scores_write
+from ml.recommendations import NO_PICK
 from ml.selectors import active_definition
 from ml.services import attach_frame
 from retention.models import Campaign, Intervention, Offer, OutboxMessage, RiskRule
@@ -35,7 +36,7 @@ def customer(external_id: str, **fields) -> Customer:
 
 def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:
     """A finished scoring run over ``rows`` (each: ``customer`` plus any features,
-    ``probability`` and ``tier``; unspecified features are 0)."""
+    ``probability``, ``tier`` and product ids in ``picks``; unspecified features are 0)."""
     definition = active_definition()
     version = ModelVersion.objects.filter(algorithm="test").first() or ModelVersion.objects.create(
         algorithm="test",
@@ -71,8 +72,13 @@ def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:
             "reasons": [json.dumps(r.get("reasons", ["no order for 74 days"])) for r in rows],
         }
     )
-    attach_frame(run, features, scores)
-    copy_frame(CustomerScore, scores)
+    picks = pd.DataFrame(
+        [(r.get("picks", []) + [NO_PICK] * 3)[:3] for r in rows],
+        index=ids,
+        columns=["pick_1", "pick_2", "pick_3"],
+    )
+    attach_frame(run, features, scores, picks)
+    scores_write(run_id=run.pk, frame=scores)
     run.status, run.customers_scored = ScoringRun.Status.DONE, len(rows)
     run.save()
     return run

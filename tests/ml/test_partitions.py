@@ -1,0 +1,55 @@
+"""Scores live in one partition per scoring run on PostgreSQL (ml/partitions.py)."""
+
+import pandas as pd
+import pytest
+from django.db import IntegrityError, connection
+
+from ml.models import CustomerScore, ScoringRun
+from ml.partitions import scores_drop, scores_write
+from tests.retention.factories import customer, scored_run
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif("connection.vendor != 'postgresql'", reason="PostgreSQL partitions"),
+]
+
+
+def partitions() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'ml_customerscore'::regclass"
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def score_row(run_id: int, customer_id: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run_id": [run_id],
+            "customer_id": [customer_id],
+            "probability": [0.5],
+            "tier": ["medium"],
+            "expected_spend": [10.0],
+            "value_at_risk": [5.0],
+            "source": ["model"],
+            "reasons": ['["no order for 74 days"]'],
+        }
+    )
+
+
+def test_each_run_gets_a_partition_of_its_own_and_dropping_it_removes_its_scores():
+    run = scored_run([{"customer": customer("a")}, {"customer": customer("b")}])
+    assert f"ml_customerscore_run{run.pk}" in partitions()
+    assert CustomerScore.objects.filter(run=run).count() == 2
+    scores_drop(run_ids=[run.pk])
+    assert f"ml_customerscore_run{run.pk}" not in partitions()
+    assert not CustomerScore.objects.filter(run=run).exists()
+
+
+def test_a_score_for_an_unknown_customer_is_refused_at_the_write():
+    run = scored_run([{"customer": customer("a")}])
+    other = ScoringRun.objects.create(as_of=run.as_of, model_version=run.model_version)
+    with pytest.raises(IntegrityError, match="customer"):
+        scores_write(run_id=other.pk, frame=score_row(other.pk, 987654321))
+    assert f"ml_customerscore_run{other.pk}" not in partitions()
