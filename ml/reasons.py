@@ -2,7 +2,9 @@
 
 Everything is vectorised: for each of the top-k slots and each feature, the rows whose
 slot holds that feature are rendered with one pandas string expression, so a million
-customers cost a few hundred column operations, not a million Python calls.
+customers cost a few hundred column operations, not a million Python calls. The strings
+are Arrow-backed: numbers become text and texts are joined in Arrow's C++ kernels, where
+Python string objects took 8.6 s per million customers (against about 1 s).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TOO_LITTLE_HISTORY = (
     "new customer: too little history for the churn model, scored by purchase rhythm"
@@ -19,12 +23,45 @@ TOO_LITTLE_HISTORY = (
 Template = Callable[[pd.DataFrame, int], pd.Series]
 
 
+TEXT = pd.ArrowDtype(pa.string())
+
+
+def _text(values: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(values, index=index, dtype=TEXT)
+
+
+def _whole(values: pd.Series) -> pa.Array:
+    """Rounded to whole numbers as int64, NaN and infinities as nulls."""
+    x = values.to_numpy(np.float64)
+    finite = np.isfinite(x)
+    return pa.array(np.where(finite, np.round(x), 0).astype(np.int64), mask=~finite)
+
+
 def _int(values: pd.Series) -> pd.Series:
-    return values.replace([np.inf, -np.inf], np.nan).round().astype("Int64").astype(str)
+    return _text(_whole(values).cast(pa.string()), values.index)
+
+
+def _decimals(values: pd.Series, places: int) -> pd.Series:
+    """Fixed decimals ("4.0", "12.50"), as ``round`` then Python's ``str`` or ``{:.2f}``
+    gave them; NaN and infinities as nulls."""
+    scale = 10**places
+    scaled = _whole(values * scale)
+    sign = pc.if_else(pc.less(scaled, 0), "-", "")
+    units = pc.abs(scaled)
+    whole = pc.divide(units, scale)  # integer division
+    part = pc.subtract(units, pc.multiply(whole, scale))
+    text = pc.binary_join_element_wise(
+        sign,
+        pc.cast(whole, pa.string()),
+        ".",
+        pc.utf8_lpad(pc.cast(part, pa.string()), places, "0"),
+        "",
+    )
+    return _text(text, values.index)
 
 
 def _plural(count: pd.Series, one: str, many: str) -> pd.Series:
-    return pd.Series(np.where(count.round() == 1, one, many), index=count.index)
+    return _text(pa.array(np.where(count.round() == 1, one, many)), count.index)
 
 
 def _count(column: str, noun: str, nouns: str, window: str) -> Template:
@@ -44,7 +81,7 @@ def _recency(f: pd.DataFrame, _horizon: int) -> pd.Series:
 
 def _overdue(f: pd.DataFrame, _horizon: int) -> pd.Series:
     return (
-        f["overdue_ratio"].round(1).astype(str)
+        _decimals(f["overdue_ratio"], 1)
         + " times their usual gap since the last order (usually every "
         + _int(f["gap_mean_days"])
         + " days)"
@@ -57,26 +94,22 @@ def _spend_trend(f: pd.DataFrame, _horizon: int) -> pd.Series:
     less = _int(100 * (-2 * t / (1 - t)))
     more = _int(100 * (2 * t / (1 - t.clip(upper=0.999))))
     window = " in the last 90 days than in the 90 before"
-    return pd.Series(
-        np.select(
-            [t < 0, t < 1],
-            ["spent " + less + "% less" + window, "spent " + more + "% more" + window],
-            "all their spend is from the last 90 days",
-        ),
-        index=t.index,
+    everything = "all their spend is from the last 90 days"
+    return ("spent " + less + "% less" + window).where(
+        t < 0, ("spent " + more + "% more" + window).where(t < 1, everything)
     )
 
 
 def _money(column: str, phrase: str) -> Template:
     def render(f: pd.DataFrame, _horizon: int) -> pd.Series:
-        return phrase + " " + f[column].round(2).map("{:.2f}".format)
+        return phrase + " " + _decimals(f[column], 2)
 
     return render
 
 
 def _rating(column: str, phrase: str) -> Template:
     def render(f: pd.DataFrame, _horizon: int) -> pd.Series:
-        return (phrase + " " + f[column].round(1).astype(str) + " of 5 stars").where(
+        return (phrase + " " + _decimals(f[column], 1) + " of 5 stars").where(
             f[column].notna(), "has never written a review"
         )
 
@@ -104,7 +137,7 @@ def _frequency(f: pd.DataFrame, _horizon: int) -> pd.Series:
 def _expected(f: pd.DataFrame, horizon: int) -> pd.Series:
     return (
         "purchase rhythm predicts only "
-        + f["bgnbd_expected_orders"].round(1).astype(str)
+        + _decimals(f["bgnbd_expected_orders"], 1)
         + f" orders in the next {horizon} days"
     )
 
@@ -184,31 +217,49 @@ def reason_texts(
     if unknown:
         raise ValueError(f"no reason template for: {', '.join(unknown)}")
     k = min(k, len(names))
-    top = np.argsort(-contributions, axis=1)[:, :k]
+    top = np.argpartition(-contributions, k - 1, axis=1)[:, :k]
+    strongest = np.argsort(-np.take_along_axis(contributions, top, axis=1), axis=1)
+    top = np.take_along_axis(top, strongest, axis=1)
     pushes = np.take_along_axis(contributions, top, axis=1) > 0
-    out = pd.DataFrame(index=features.index, columns=[f"reason_{i + 1}" for i in range(k)])
+    out = pd.DataFrame(index=features.index)
     for slot in range(k):
+        texts, rows_of = [], []
+        # Rows grouped by the feature in this slot (-1: nothing pushes towards churn).
+        feature = np.where(pushes[:, slot], top[:, slot], -1)
+        order = np.argsort(feature, kind="stable")
+        bounds = np.searchsorted(feature[order], np.arange(len(names) + 1))
         for j, name in enumerate(names):
-            rows = (top[:, slot] == j) & pushes[:, slot]
-            if rows.any():
-                picked = features[rows]
+            rows = order[bounds[j] : bounds[j + 1]]
+            if rows.size:
+                picked = features.iloc[rows]
                 text = TEMPLATES[name](picked, horizon_days)
                 if name in MISSING:
                     text = text.where(picked[name].notna(), MISSING[name])
-                out.iloc[rows, slot] = text.to_numpy()
+                texts.append(pa.array(text.array).cast(pa.string()))
+                rows_of.append(rows)
+        out[f"reason_{slot + 1}"] = _text(_placed(texts, rows_of, len(features)), out.index)
     return out
 
 
-def as_json_lists(reasons: pd.DataFrame) -> pd.Series:
-    """Reason columns as JSON list text, built column-wise for COPY into a JSON column.
+def _placed(texts: list[pa.Array], rows_of: list[np.ndarray], n: int) -> pa.Array:
+    """One column of ``n`` texts from pieces meant for the given rows; nulls elsewhere."""
+    if not texts:
+        return pa.nulls(n, pa.string())
+    source = np.full(n, -1)
+    source[np.concatenate(rows_of)] = np.arange(sum(r.size for r in rows_of))
+    return pa.concat_arrays(texts).take(pa.array(source, mask=source < 0))
 
-    The templates never emit quotes or backslashes, so no escaping is needed; slots fill
-    left to right, so an empty slot is never followed by a full one.
-    """
-    quoted = ['"' + reasons[c].fillna("") + '"' for c in reasons.columns]
-    text = pd.Series("", index=reasons.index)
-    for i, column in enumerate(reasons.columns):
-        present = reasons[column].notna()
-        separator = ", " if i else ""
-        text = text.where(~present, text + separator + quoted[i])
-    return "[" + text + "]"
+
+def as_json_lists(reasons: pd.DataFrame) -> pd.Series:
+    """Reason columns as JSON list text, built column-wise for COPY into a JSON column;
+    empty slots are left out. The templates never emit quotes or backslashes, so no
+    escaping is needed."""
+    n, k = reasons.shape
+    slots = pa.concat_arrays([pa.array(reasons[c].array).cast(pa.string()) for c in reasons])
+    by_customer = slots.take(pa.array((np.arange(k) * n + np.arange(n)[:, None]).ravel()))
+    present = by_customer.is_valid().to_numpy(zero_copy_only=False)
+    counts = present.reshape(n, k).sum(axis=1)
+    offsets = pa.array(np.r_[0, np.cumsum(counts)], pa.int32())
+    lists = pa.ListArray.from_arrays(offsets, by_customer.filter(present))
+    quoted = pc.binary_join_element_wise('["', pc.binary_join(lists, '", "'), '"]', "")
+    return _text(pc.if_else(pa.array(counts > 0), quoted, "[]"), reasons.index)
