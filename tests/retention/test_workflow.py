@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from customers.models import Event
-from retention.models import Alert, AuditEntry, Coupon, Intervention, OutboxMessage
+from customers.models import Event, Product
+from retention.models import Alert, AuditEntry, Coupon, Intervention, Offer, OutboxMessage
 from retention.policy import CAP_7, NO_CHANNEL, OPTED_OUT, contact_decisions
 from retention.services.alerts import (
     alert_acknowledge,
@@ -242,3 +242,23 @@ def test_sent_offers_convert_on_an_order_within_the_window_or_expire(at_risk, ag
     assert states[buyer].state == "converted" and states[buyer].converted_order == bought
     assert states[late].state == "expired" and states[silent].state == "expired"
     assert states[buyer].audit.filter(action="converted", actor_kind="customer").exists()
+
+
+def test_product_offers_carry_the_scoring_runs_picks_to_treated_customers_only():
+    shoes = [
+        Product.objects.create(sku=f"SHOE-{i}", name=f"Shoe {i}", category="shoes", price=50)
+        for i in range(3)
+    ]
+    people = [customer(f"fan-{i}") for i in range(20)]
+    picks = [shoes[2].pk, shoes[0].pk]
+    run = scored_run([{"customer": c, "probability": 0.9, "picks": picks} for c in people])
+    recommending = campaign()
+    recommending.offers.set(Offer.objects.filter(offer_type="product_recommendation"))
+    alerts_raise(run=run, now=NOW)
+    interventions_propose(run=run, now=NOW)
+    offers = Intervention.objects.filter(campaign=recommending)
+    assert offers.count() == len(people)
+    assert {o.offer_type for o in offers} == {"product_recommendation"}
+    for offer in offers:
+        treated = offer.arm == Intervention.Arm.TREATMENT
+        assert offer.recommended_skus == (["SHOE-2", "SHOE-0"] if treated else [])
