@@ -42,20 +42,29 @@ def _as_arrays(x, t_x, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def log_likelihood(params: BGNBDParams, x, t_x, T) -> np.ndarray:
     """Per-customer log-likelihood (equation 6 of the paper, in log space for stability)."""
     x, t_x, T = _as_arrays(x, t_x, T)
+    counts, position = np.unique(x, return_inverse=True)
+    return _log_likelihood(params, x, t_x, T, counts, position)
+
+
+def _log_likelihood(params: BGNBDParams, x, t_x, T, counts, position) -> np.ndarray:
+    """The log-likelihood with its gamma-function terms, which depend on ``x`` alone,
+    computed once per distinct count (``counts[position] == x``): the optimiser
+    evaluates it hundreds of times on 200,000 customers with a few hundred counts."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    a1 = special.gammaln(r + counts) - special.gammaln(r) + r * np.log(alpha)
     a2 = (
         special.gammaln(a + b)
-        + special.gammaln(b + x)
+        + special.gammaln(b + counts)
         - special.gammaln(b)
-        - special.gammaln(a + b + x)
+        - special.gammaln(a + b + counts)
     )
+    gammas = (a1 + a2)[position]
     a3 = -(r + x) * np.log(alpha + T)
     repeat = x > 0
     a4 = np.full_like(x, -np.inf)
     xr = x[repeat]
     a4[repeat] = np.log(a) - np.log(b + xr - 1) - (r + xr) * np.log(alpha + t_x[repeat])
-    return a1 + a2 + np.logaddexp(a3, a4)
+    return gammas + np.logaddexp(a3, a4)
 
 
 def fit(
@@ -77,12 +86,13 @@ def fit(
     rows = np.column_stack([x, np.round(t_x, 3), np.round(T, 3)])
     unique, weights = np.unique(rows, axis=0, return_counts=True)
     ux, ut_x, uT = unique[:, 0], unique[:, 1], unique[:, 2]
+    counts, position = np.unique(ux, return_inverse=True)
     scale = max(float(np.mean(T)), 1.0)  # keeps α near 1 for the optimiser
 
     def negative_ll(log_params: np.ndarray) -> float:
         r, alpha, a, b = np.exp(log_params)
         params = BGNBDParams(r, alpha * scale, a, b)
-        ll = log_likelihood(params, ux, ut_x, uT)
+        ll = _log_likelihood(params, ux, ut_x, uT, counts, position)
         return -(weights @ ll) / weights.sum() + penalizer * float(np.sum(np.exp(log_params) ** 2))
 
     best = None

@@ -21,6 +21,7 @@ from ml.grouping import run_counts, run_starts
 from ml.models import ChurnDefinition
 from ml.recommendations import NO_PICK, CategoryGroups, Lines, recommend
 from retention.sql import (
+    NumbersQuery,
     cutoff_of,
     epoch_days,
     epoch_days_sql,
@@ -80,10 +81,10 @@ _ORDER_COLUMNS = [
 ]  # fmt: skip
 
 
-def _order_history(cutoff: dt.datetime, statuses: list[str]) -> dict[str, np.ndarray]:
-    """Every order before the cut-off as numpy columns, with a flag saying whether it
-    qualifies (counts as a purchase) and whether it was refunded or cancelled."""
-    return read_numbers(
+def _order_history(cutoff: dt.datetime, statuses: list[str]) -> NumbersQuery:
+    """Every order before the cut-off, with a flag saying whether it qualifies (counts as
+    a purchase) and whether it was refunded or cancelled."""
+    return NumbersQuery(
         f"""
         SELECT CAST(id AS BIGINT) AS id, CAST(customer_id AS BIGINT) AS customer_id, placed_at,
                CAST(total AS REAL) AS total,
@@ -91,7 +92,7 @@ def _order_history(cutoff: dt.datetime, statuses: list[str]) -> dict[str, np.nda
                     + CASE WHEN status IN ({placeholders(_RETURNED)}) THEN {_RETURN} ELSE 0 END
                     AS SMALLINT) AS flag
         FROM customers_order
-        WHERE placed_at < %s
+        WHERE placed_at < %s AND {{blocks}}
         """,
         [*statuses, *_RETURNED, timestamp_param(cutoff)],
         {
@@ -101,6 +102,7 @@ def _order_history(cutoff: dt.datetime, statuses: list[str]) -> dict[str, np.nda
             "total": "float4",
             "flag": "int2",
         },
+        table="customers_order",
     )
 
 
@@ -176,15 +178,19 @@ class Catalogue:
         return np.where(positions == NO_PICK, NO_PICK, self.product_ids[positions.clip(0)])
 
 
-def _catalogue(history: dict[str, np.ndarray]) -> Catalogue:
+_LINES = NumbersQuery(
+    "SELECT CAST(order_id AS BIGINT) AS order_id, CAST(product_id AS BIGINT) AS product_id"
+    " FROM customers_orderline"
+    " WHERE product_id IS NOT NULL AND {blocks}",  # no product, no category
+    [],
+    {"order_id": "int8", "product_id": "int8"},
+    table="customers_orderline",
+)
+
+
+def _catalogue(history: dict[str, np.ndarray], lines: dict[str, np.ndarray]) -> Catalogue:
     """Lines are matched to orders and products in numpy, because joining lines, orders
     and products in SQL took 25 s at 20 million lines."""
-    lines = read_numbers(
-        "SELECT CAST(order_id AS BIGINT) AS order_id, CAST(product_id AS BIGINT) AS product_id"
-        " FROM customers_orderline WHERE product_id IS NOT NULL",  # no product, no category
-        [],
-        {"order_id": "int8", "product_id": "int8"},
-    )
     products = read_frame("SELECT id, category FROM customers_product ORDER BY id", [])
     product_ids = products["id"].to_numpy(np.int64)
     codes = pd.factorize(products["category"], sort=True)[0].astype(np.int64)
@@ -284,11 +290,11 @@ def build_features(
     cutoff = cutoff_of(as_of)
     c = epoch_days(cutoff)
     statuses = list(definition.qualifying_statuses)
-    history = _order_history(cutoff, statuses)
+    history, lines = read_numbers(_order_history(cutoff, statuses), _LINES)
     f = _order_features(history, cutoff)
     f = f[f["frequency"] >= max(definition.min_orders, 1)]
-    catalogue = _catalogue(history)
-    del history
+    catalogue = _catalogue(history, lines)
+    del history, lines
     groups = CategoryGroups.of(catalogue.lines, catalogue.category)
     owners, categories = run_counts(groups.customer)
     f["distinct_categories"] = pd.Series(categories, index=owners).reindex(f.index).fillna(0)

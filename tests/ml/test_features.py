@@ -112,19 +112,19 @@ def test_every_feature_is_described_and_has_a_reason_template():
 # content types under new ids, and the next serialized restore would collide with them.
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_outside_a_transaction_the_history_streams_over_its_own_connection_alike(shop, monkeypatch):
-    """``build_features`` in a nightly job runs outside a transaction and reads orders
-    over a dedicated asyncpg connection; inside one it reads through Django's. Same
-    numbers either way."""
+    """``build_features`` in a nightly job runs outside a transaction and reads orders and
+    lines over dedicated asyncpg connections, each table in two ranges of blocks at once;
+    inside one it reads through Django's. Same numbers either way."""
     from django.db import connection, transaction
 
     import retention.sql
 
     streams = []
-    copy_out = retention.sql._copy_out
-    monkeypatch.setattr(retention.sql, "_copy_out", lambda *a: streams.append(1) or copy_out(*a))
+    copy_all = retention.sql._copy_all
+    monkeypatch.setattr(retention.sql, "_copy_all", lambda s: streams.append(len(s)) or copy_all(s))
     assert not connection.in_atomic_block
     outside = features_at()
-    assert streams == ([1, 1] if connection.vendor == "postgresql" else [])
+    assert streams == ([4] if connection.vendor == "postgresql" else [])
     with transaction.atomic():
         inside = features_at()
     pd.testing.assert_frame_equal(outside, inside)
