@@ -200,8 +200,9 @@ def _catalogue(history: dict[str, np.ndarray], lines: dict[str, np.ndarray]) -> 
     if min(order_ids.size, lines["order_id"].size, product_ids.size) == 0:
         empty = np.empty(0, np.int64)
         return Catalogue(product_ids, codes, Lines(empty, empty, empty))
-    by_id = np.argsort(order_ids)
-    order_ids, owners, seconds = order_ids[by_id], owners[by_id], seconds[by_id]
+    if not (order_ids[1:] > order_ids[:-1]).all():  # a table read in id order needs no sort
+        by_id = np.argsort(order_ids)
+        order_ids, owners, seconds = order_ids[by_id], owners[by_id], seconds[by_id]
     line_order = np.searchsorted(order_ids, lines["order_id"]).clip(max=order_ids.size - 1)
     line_product = np.searchsorted(product_ids, lines["product_id"]).clip(max=product_ids.size - 1)
     known = (order_ids[line_order] == lines["order_id"]) & (

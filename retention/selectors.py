@@ -13,6 +13,7 @@ from ml.models import ScoringRun
 from ml.recommendations import NO_PICK
 from ml.selectors import run_picks
 from retention.models import Alert, Campaign, Intervention
+from retention.sql import placeholders, read_frame
 
 
 def active_campaigns(*, as_of: dt.date) -> QuerySet[Campaign]:
@@ -24,12 +25,14 @@ def active_campaigns(*, as_of: dt.date) -> QuerySet[Campaign]:
 
 
 def open_alerts_of_rule(rule_id: int) -> pd.Series:
-    """Open alert id per customer id, for a rule."""
-    rows = Alert.objects.filter(rule_id=rule_id, state__in=Alert.OPEN_STATES).values_list(
-        "customer_id", "pk"
+    """Open alert id per customer id, for a rule (read as plain rows: half a million
+    model instances' worth of ORM tuples took 1.6 s)."""
+    frame = read_frame(
+        f"SELECT customer_id, id AS alert_id FROM retention_alert"
+        f" WHERE rule_id = %s AND state IN ({placeholders(Alert.OPEN_STATES)})",
+        [rule_id, *Alert.OPEN_STATES],
     )
-    frame = pd.DataFrame.from_records(list(rows), columns=["customer_id", "alert_id"])
-    return frame.set_index("customer_id")["alert_id"]
+    return frame.set_index("customer_id")["alert_id"].astype("int64")
 
 
 def campaign_customers(campaign: Campaign) -> pd.Index:
