@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml import bgnbd
-from ml.grouping import run_counts, run_starts
+from ml.grouping import positions, run_counts, run_starts
 from ml.models import ChurnDefinition
 from ml.recommendations import NO_PICK, CategoryGroups, Lines, recommend
 from retention.sql import (
@@ -109,16 +109,18 @@ def _order_history(cutoff: dt.datetime, statuses: list[str]) -> NumbersQuery:
 def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.DataFrame:
     """Per-customer order aggregates, windows and the sum of squared gaps between orders.
 
-    Vectorised over the sorted history: whole-table GROUP BYs and a window function for the
-    gaps took PostgreSQL two minutes at 20 million orders. Customer and second are packed
-    into one int64 so a single sort orders by customer, then time.
+    Vectorised: whole-table GROUP BYs and a window function for the gaps took PostgreSQL
+    two minutes at 20 million orders. Sums need no order, so they are added per customer
+    in the rows' own order; times do, so customer and second are packed into one int64
+    and the keys themselves are sorted (0.6 s at 21M orders, where a stable argsort and
+    applying its permutation took 5.6 s).
     """
     flag = history["flag"]
     # np.unique with counts and inverse took 5.1 s on 21M customer ids here, this 0.3 s.
     everyone, all_orders = run_counts(np.sort(history["customer_id"]))
     returners, returns = run_counts(np.sort(history["customer_id"][(flag & _RETURN) > 0]))
     returned = np.zeros(everyone.size)
-    returned[np.searchsorted(everyone, returners)] = returns
+    returned[positions(everyone, returners)] = returns
     qualifying = (flag & _QUALIFYING) > 0
     customer = history["customer_id"][qualifying]
     seconds = history["placed_at"][qualifying] // 1_000_000
@@ -126,39 +128,43 @@ def _order_features(history: dict[str, np.ndarray], cutoff: dt.datetime) -> pd.D
         return pd.DataFrame(
             columns=_ORDER_COLUMNS, index=pd.Index([], name="customer_id"), dtype=float
         )
+    total = history["total"][qualifying].astype(np.float64)
+    slot = positions(everyone, customer)
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(slot, weights=values, minlength=everyone.size)
+
     offset = seconds.min()  # seconds since the first order fit in 32 bits for 136 years
-    order = np.argsort((customer << 32) | (seconds - offset), kind="stable")
-    customer, seconds = customer[order], seconds[order]
-    total = history["total"][qualifying][order].astype(np.float64)
-    first_of_customer = run_starts(customer)
+    keys = np.sort((customer << 32) | (seconds - offset))
+    by_customer, since = keys >> 32, keys & 0xFFFFFFFF
+    first_of_customer = run_starts(by_customer)
     starts = np.flatnonzero(first_of_customer)
-    ends = np.r_[starts[1:], customer.size] - 1
+    ends = np.r_[starts[1:], keys.size] - 1
+    ids = by_customer[starts]
+    rows = positions(everyone, ids)
 
-    def per_customer(values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(values, starts)
-
-    days = (seconds - offset) / 86400.0
+    days = since / 86400.0
     start_day = offset / 86400.0
     gap_sq = np.zeros_like(days)
     gap_sq[1:] = np.where(first_of_customer[1:], 0.0, np.diff(days) ** 2)
     frame = {
-        "frequency": np.diff(np.r_[starts, customer.size]).astype(np.float64),
+        "frequency": np.diff(np.r_[starts, keys.size]).astype(np.float64),
         "first_t": days[starts] + start_day,
         "last_t": days[ends] + start_day,
-        "monetary_total": per_customer(total),
-        "gap_sq_sum": per_customer(gap_sq),
+        "monetary_total": summed(total)[rows],
+        "gap_sq_sum": np.add.reduceat(gap_sq, starts),
     }
     cutoff_s = epoch_days(cutoff) * 86400.0
     for window in _WINDOWS:
-        recent = seconds >= cutoff_s - window * 86400.0
-        frame[f"orders_{window}d"] = per_customer(recent.astype(np.float64))
-        frame[f"spend_{window}d"] = per_customer(np.where(recent, total, 0.0))
+        since_window = cutoff_s - window * 86400.0
+        frame[f"orders_{window}d"] = np.add.reduceat(
+            (since + offset >= since_window).astype(np.float64), starts
+        )
+        frame[f"spend_{window}d"] = summed(np.where(seconds >= since_window, total, 0.0))[rows]
     previous = (seconds >= cutoff_s - 180 * 86400.0) & (seconds < cutoff_s - 90 * 86400.0)
-    frame["spend_prev_90d"] = per_customer(np.where(previous, total, 0.0))
-    ids = customer[starts]
-    where = np.searchsorted(everyone, ids)
-    frame["all_orders"] = all_orders[where].astype(np.float64)
-    frame["returned_orders"] = returned[where]
+    frame["spend_prev_90d"] = summed(np.where(previous, total, 0.0))[rows]
+    frame["all_orders"] = all_orders[rows].astype(np.float64)
+    frame["returned_orders"] = returned[rows]
     return pd.DataFrame(frame, index=pd.Index(ids, name="customer_id"))
 
 
@@ -203,8 +209,8 @@ def _catalogue(history: dict[str, np.ndarray], lines: dict[str, np.ndarray]) -> 
     if not (order_ids[1:] > order_ids[:-1]).all():  # a table read in id order needs no sort
         by_id = np.argsort(order_ids)
         order_ids, owners, seconds = order_ids[by_id], owners[by_id], seconds[by_id]
-    line_order = np.searchsorted(order_ids, lines["order_id"]).clip(max=order_ids.size - 1)
-    line_product = np.searchsorted(product_ids, lines["product_id"]).clip(max=product_ids.size - 1)
+    line_order = positions(order_ids, lines["order_id"])
+    line_product = positions(product_ids, lines["product_id"])
     known = (order_ids[line_order] == lines["order_id"]) & (
         product_ids[line_product] == lines["product_id"]
     )

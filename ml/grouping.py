@@ -33,3 +33,22 @@ def rank_in_runs(values: np.ndarray) -> np.ndarray:
     starts = run_starts(values)
     first = np.flatnonzero(starts)
     return np.arange(values.size) - first[np.cumsum(starts) - 1]
+
+
+def positions(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where each of ``values`` would sit in the sorted distinct ``sorted_ids``, clipped to
+    its bounds: callers check ``sorted_ids[p] == value`` where a value may be missing.
+
+    Ids of a database table are mostly dense, so a lookup table over their range answers
+    with one gather; a binary search took 2 s for 21M order lines among 200 products.
+    Sparse or huge ids fall back to the search.
+    """
+    if sorted_ids.size == 0:
+        return np.zeros(values.size, dtype=np.int64)
+    low, high = int(sorted_ids[0]), int(sorted_ids[-1])
+    if low < 0 or high >= max(4 * (sorted_ids.size + values.size), 1 << 20):
+        return np.searchsorted(sorted_ids, values).clip(max=sorted_ids.size - 1)
+    table = np.zeros(high + 1, dtype=np.int32 if sorted_ids.size < 2**31 else np.int64)
+    table[sorted_ids] = np.arange(sorted_ids.size)
+    # A value between two ids gets the first id's slot; the caller's check finds it out.
+    return table[values.clip(0, high)]

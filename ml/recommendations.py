@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.grouping import distinct_counts, rank_in_runs, run_starts
+from ml.grouping import distinct_counts, positions, rank_in_runs, run_starts
 
 NO_PICK = -1
 SPARE = 20  # candidates kept per category beyond k, so a few remain after removing owned
@@ -68,7 +68,7 @@ def _favourites(groups: CategoryGroups) -> tuple[np.ndarray, np.ndarray]:
 
 def _rows(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of ``ids`` in ``sorted_ids`` and which of them are there at all."""
-    at = np.searchsorted(sorted_ids, ids).clip(max=sorted_ids.size - 1)
+    at = positions(sorted_ids, ids)
     return at, sorted_ids[at] == ids
 
 
@@ -104,7 +104,7 @@ def recommend(
     fans, favourite = _favourites(groups)
     owned, _ = distinct_counts(lines.customer * products + lines.product)
     owner, product = owned // products, owned % products
-    fan_row, _ = _rows(fans, owner)
+    fan_row = positions(fans, owner)  # every owner of a line is somebody's fan
     mine = (category[product] == favourite[fan_row]) & (listed[product] < depth)
     bits = np.where(mine, np.left_shift(1, listed[product]), 0)
     first = np.flatnonzero(run_starts(owner))
