@@ -68,7 +68,7 @@ def _log_likelihood(params: BGNBDParams, x, t_x, T, counts, position) -> np.ndar
 
 
 def fit(
-    x, t_x, T, *, penalizer: float = 0.0, max_customers: int = 200_000, seed: int = 0
+    x, t_x, T, *, penalizer: float = 0.0, max_customers: int = 100_000, seed: int = 0
 ) -> BGNBDParams:
     """Maximum-likelihood parameters; optimised in log space so they stay positive.
 
