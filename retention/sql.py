@@ -175,10 +175,8 @@ def read_numbers(*queries: NumbersQuery) -> list[dict[str, np.ndarray]]:
 
 def _parts(cursor, query: NumbersQuery, streamed: bool) -> list[str]:
     """The query's SQL once, or once per range of its table's blocks."""
-    if query.table is None:
-        return [cursor.cursor.mogrify(query.sql, query.params)]
-    if not streamed:
-        return [cursor.cursor.mogrify(query.sql.format(blocks="TRUE"), query.params)]
+    if query.table is None or not streamed:
+        return [cursor.cursor.mogrify(_whole(query), query.params)]
     cursor.execute(
         "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
         [query.table],
@@ -195,8 +193,13 @@ def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
+def _whole(query: NumbersQuery) -> str:
+    """The query's SQL over its whole table."""
+    return query.sql.format(blocks="1 = 1") if query.table else query.sql
+
+
 def _numbers_of_frame(query: NumbersQuery) -> dict[str, np.ndarray]:
-    frame = read_frame(query.sql.format(blocks="1 = 1"), query.params)
+    frame = read_frame(_whole(query), query.params)
     return {
         name: _microseconds(frame[name])
         if kind == "timestamp"
