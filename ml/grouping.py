@@ -50,5 +50,5 @@ def positions(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.searchsorted(sorted_ids, values).clip(max=sorted_ids.size - 1)
     table = np.zeros(high + 1, dtype=np.int32 if sorted_ids.size < 2**31 else np.int64)
     table[sorted_ids] = np.arange(sorted_ids.size)
-    # A value between two ids gets the first id's slot; the caller's check finds it out.
+    # A value that is no id gets slot 0; the caller's check finds it out.
     return table[values.clip(0, high)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -83,15 +83,16 @@ def roomy_queries() -> Iterator[None]:
 
 
 @contextmanager
-def staged_ids(name: str, ids: Sequence[int]) -> Iterator[str]:
-    """A temporary one-column table of ids (COPY on PostgreSQL) to join against, instead of
-    an ``IN (...)`` list that grows with the data. Use inside a transaction."""
+def staged(name: str, frame: pd.DataFrame, columns: str) -> Iterator[str]:
+    """A temporary table of ``frame``'s rows (``columns`` declared as in CREATE TABLE,
+    filled with COPY on PostgreSQL) to join against, instead of an ``IN (...)`` list
+    that grows with the data. Use inside a transaction."""
     from customers.bulk import copy_frame_into
 
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {name} (id BIGINT PRIMARY KEY)")
-        copy_frame_into(name, pd.DataFrame({"id": np.asarray(ids, dtype=np.int64)}))
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns})")
+        copy_frame_into(name, frame)
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {name}")
     try:
@@ -99,6 +100,12 @@ def staged_ids(name: str, ids: Sequence[int]) -> Iterator[str]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def staged_ids(name: str, ids: Sequence[int]) -> AbstractContextManager[str]:
+    """A temporary one-column table of ids (see :func:`staged`)."""
+    frame = pd.DataFrame({"id": np.asarray(ids, dtype=np.int64)})
+    return staged(name, frame, "id BIGINT PRIMARY KEY")
 
 
 # PostgreSQL's binary COPY: a 19-byte header, then per row a field count (int16) and per

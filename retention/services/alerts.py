@@ -10,7 +10,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
-from customers.bulk import analyze, copy_frame_into, foreign_keys_checked_in_bulk, is_postgres
+from customers.bulk import analyze, foreign_keys_checked_in_bulk, is_postgres
 from customers.models import Order
 from ml.models import ChurnDefinition, ScoringRun
 from ml.selectors import active_definition, run_frame
@@ -18,7 +18,7 @@ from retention.models import Alert, RiskRule, Severity
 from retention.rules import condition_of, matches
 from retention.services.audit import CUSTOMER, SCHEDULE, Actor, audit_bulk, audit_record
 from retention.signals import alerts_changed
-from retention.sql import placeholders, timestamp_param
+from retention.sql import placeholders, staged, timestamp_param
 
 ALREADY_CLOSED = "this alert is already closed"
 
@@ -44,15 +44,16 @@ def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
     """
     frame = run_frame(run)
     rules = list(RiskRule.objects.filter(is_active=True).prefetch_related("conditions"))
+    raised = dict.fromkeys((rule.name for rule in rules), 0)
+    if not rules:
+        return raised
     matched = pd.concat(
         [
             pd.DataFrame({"customer_id": rule_matches(rule, frame), "rule_id": rule.pk})
             for rule in rules
-        ]
-        or [pd.DataFrame({"customer_id": [], "rule_id": []})],
+        ],
         ignore_index=True,
     )
-    raised = dict.fromkeys((rule.name for rule in rules), 0)
     if matched.empty:
         return raised
     with (
@@ -97,20 +98,19 @@ def _insert_alerts(
             ],
         }
     )
-    with connection.cursor() as cursor:
-        for name, columns in (
-            (_MATCHED, "customer_id BIGINT, rule_id BIGINT, PRIMARY KEY (customer_id, rule_id)"),
-            (
-                _RULES,
-                "rule_id BIGINT PRIMARY KEY, severity VARCHAR(8), queue VARCHAR(50),"
-                f" assignee_id BIGINT, cooldown_from {_timestamp_type()}",
-            ),
-        ):
-            cursor.execute(f"DROP TABLE IF EXISTS {name}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns})")
-        copy_frame_into(_MATCHED, matched)
-        copy_frame_into(_RULES, settings)
-        cursor.execute(f"ANALYZE {_MATCHED}" if is_postgres() else "ANALYZE")
+    rule_columns = (
+        "rule_id BIGINT PRIMARY KEY, severity VARCHAR(8), queue VARCHAR(50),"
+        f" assignee_id BIGINT, cooldown_from {_timestamp_type()}"
+    )
+    with (
+        staged(
+            _MATCHED,
+            matched,
+            "customer_id BIGINT, rule_id BIGINT, PRIMARY KEY (customer_id, rule_id)",
+        ),
+        staged(_RULES, settings, rule_columns),
+        connection.cursor() as cursor,
+    ):
         insert = f"""
             INSERT INTO retention_alert
                 (customer_id, rule_id, severity, state, queue, assigned_to_id, as_of,
@@ -138,8 +138,6 @@ def _insert_alerts(
         else:  # SQLite has no INSERT inside WITH
             cursor.execute(insert, params)
             counts = dict(Counter(rule_id for (rule_id,) in cursor.fetchall()))
-        for name in (_MATCHED, _RULES):
-            cursor.execute(f"DROP TABLE {name}")
     return counts
 
 
