@@ -191,7 +191,7 @@ def check_deferred_constraints() -> None:
 @contextmanager
 def foreign_keys_checked_in_bulk(
     *models: type[Model], rows: int, rebuild_indexes: bool = False
-) -> Iterator[None]:
+) -> Iterator[bool]:
     """Check the foreign keys of rows a bulk load writes into ``models`` with one join
     per constraint instead of one trigger call per row; with ``rebuild_indexes`` also
     build their secondary indexes once at the end instead of row by row.
@@ -212,12 +212,15 @@ def foreign_keys_checked_in_bulk(
     (ACCESS EXCLUSIVE) until that transaction ends. Those locks are only waited for
     briefly, and all or none are taken: a busy table (an agent mid-decision) means
     per-row work, never a deadlock.
+
+    Yields whether the load goes the bulk way; if so the models' planner statistics are
+    refreshed on exit, and the caller need not ANALYZE them again.
     """
     if not is_postgres() or not connection.in_atomic_block or rows < _BULK_CHECK_MIN_ROWS:
-        yield
+        yield False
         return
     dropped = _drop_for_bulk_load(models, rows, rebuild_indexes)
-    yield
+    yield bool(dropped)
     if not dropped:
         return
     with connection.cursor() as cursor:

@@ -146,10 +146,13 @@ class Alert(models.Model):
 
     # Foreign keys without an index of their own are served by a composite or partial
     # index in Meta: alerts are written a million at a time, and each index costs that.
+    # (Deleting a rule scans for its closed alerts; that is a rare admin act.)
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="alerts", db_index=False
     )
-    rule = models.ForeignKey(RiskRule, on_delete=models.PROTECT, related_name="alerts")
+    rule = models.ForeignKey(
+        RiskRule, on_delete=models.PROTECT, related_name="alerts", db_index=False
+    )
     severity = models.CharField(max_length=8, choices=Severity.choices)
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
     queue = models.CharField(max_length=50, default=SHARED_QUEUE)
@@ -180,15 +183,20 @@ class Alert(models.Model):
         ordering = ["-raised_at", "-id"]
         constraints = [
             # Re-running a night's rules must not raise the same alert twice.
+            # Rule first: it also finds a rule's open alerts (a campaign's targets).
             models.UniqueConstraint(
-                fields=["customer", "rule"],
+                fields=["rule", "customer"],
                 condition=Q(state__in=["open", "acknowledged", "actioned"]),
                 name="one_open_alert_per_rule",
             ),
         ]
         indexes = [
             models.Index(fields=["state", "queue", "-raised_at"], name="alert_queue"),
-            models.Index(fields=["assigned_to", "state"], name="alert_assignee"),
+            models.Index(
+                fields=["assigned_to", "state"],
+                condition=Q(assigned_to__isnull=False),
+                name="alert_assignee",
+            ),
             models.Index(fields=["customer", "rule", "-closed_at"], name="alert_cooldown"),
             models.Index(
                 fields=["won_back_order"],
@@ -358,7 +366,9 @@ class Intervention(models.Model):
     )
     arm = models.CharField(max_length=16, choices=Arm.choices)
     state = models.CharField(max_length=16, choices=State.choices)
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+")
+    # No index: only deleting an offer looks interventions up by it (a rare admin act, a
+    # scan), while every night's proposals would pay for one.
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+", db_index=False)
     offer_type = models.CharField(max_length=32, choices=OfferType.choices)
     offer_value = models.DecimalField(max_digits=10, decimal_places=2)
     recommended_skus = models.JSONField(default=list, blank=True)

@@ -33,8 +33,11 @@ def rule_matches(rule: RiskRule, frame: pd.DataFrame) -> pd.Index:
     return frame.index[matches(frame, conditions)]
 
 
-def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
-    """One open alert per matching customer and active rule, in bulk.
+def alerts_raise(
+    *, run: ScoringRun, now: dt.datetime, frame: pd.DataFrame | None = None
+) -> dict[str, int]:
+    """One open alert per matching customer and active rule, in bulk; ``frame`` is the
+    run's frame (``ml.selectors.run_frame``) if the caller has read it already.
 
     Safe to repeat: customers with an open alert of the rule are skipped, and so are
     those whose alert of it closed within the cooldown. The partial unique index on open
@@ -42,7 +45,7 @@ def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
     duplicating; the nightly task's lock prevents that run). Returns the new alerts per
     rule name.
     """
-    frame = run_frame(run)
+    frame = run_frame(run) if frame is None else frame
     rules = list(RiskRule.objects.filter(is_active=True).prefetch_related("conditions"))
     raised = dict.fromkeys((rule.name for rule in rules), 0)
     if not rules:
@@ -56,13 +59,14 @@ def alerts_raise(*, run: ScoringRun, now: dt.datetime) -> dict[str, int]:
     )
     if matched.empty:
         return raised
-    with (
-        transaction.atomic(),
-        foreign_keys_checked_in_bulk(Alert, rows=len(matched), rebuild_indexes=True),
-    ):
-        counts = _insert_alerts(rules, run, matched.astype("int64"), now)
+    with transaction.atomic():
+        with foreign_keys_checked_in_bulk(
+            Alert, rows=len(matched), rebuild_indexes=True
+        ) as analyzed_on_exit:
+            counts = _insert_alerts(rules, run, matched.astype("int64"), now)
         if counts:
-            analyze(Alert)  # the proposals join these next
+            if not analyzed_on_exit:
+                analyze(Alert)  # the proposals join these next
             _announce([])
     by_id = {rule.pk: rule.name for rule in rules}
     return raised | {by_id[rule_id]: n for rule_id, n in counts.items()}

@@ -55,14 +55,17 @@ class Proposed:
     queued: dict[str, int] = field(default_factory=dict)
 
 
-def interventions_propose(*, run: ScoringRun, now: dt.datetime) -> dict[str, Proposed]:
+def interventions_propose(
+    *, run: ScoringRun, now: dt.datetime, frame: pd.DataFrame | None = None
+) -> dict[str, Proposed]:
     """For every active campaign, one intervention per newly targeted customer: the best
     offer by expected net value, in the treatment or the control arm by a stable hash.
+    ``frame`` is the run's frame if the caller has read it already.
 
     Customers already in the campaign are skipped, so re-running a night adds nothing.
     Automatic campaigns queue their treatment arm at once.
     """
-    frame = run_frame(run)
+    frame = run_frame(run) if frame is None else frame
     results = {}
     for campaign in active_campaigns(as_of=run.as_of):
         with transaction.atomic():

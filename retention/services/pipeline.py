@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict
 
 from ml.models import ScoringRun
+from ml.selectors import run_frame
 from ml.services import score_customers
 from retention.services.alerts import alerts_raise, alerts_resolve_won_back
 from retention.services.interventions import interventions_propose
@@ -16,10 +17,11 @@ from retention.services.interventions import interventions_propose
 def after_scoring(*, run: ScoringRun, now: dt.datetime) -> dict:
     """Alerts, then proposals from the alerts just raised (campaigns target rules)."""
     started = time.perf_counter()
+    frame = run_frame(run)  # read once for both
     won_back = alerts_resolve_won_back(now=now)
-    raised = alerts_raise(run=run, now=now)
+    raised = alerts_raise(run=run, now=now, frame=frame)
     alerts_seconds = time.perf_counter() - started
-    proposed = interventions_propose(run=run, now=now)
+    proposed = interventions_propose(run=run, now=now, frame=frame)
     return {
         "run": run.pk,
         "as_of": run.as_of.isoformat(),
