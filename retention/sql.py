@@ -177,7 +177,10 @@ def read_numbers(*queries: NumbersQuery) -> list[dict[str, np.ndarray]]:
                 with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)") as copy:
                     for data in copy:
                         decoder.feed(data)
-    return [_concatenated([d.result() for d in ds]) for ds in decoders]
+    return [
+        _concatenated(q.columns, [d.result() for d in ds])
+        for q, ds in zip(queries, decoders, strict=True)
+    ]
 
 
 def _parts(cursor, query: NumbersQuery, streamed: bool) -> list[str]:
@@ -196,8 +199,17 @@ def _parts(cursor, query: NumbersQuery, streamed: bool) -> list[str]:
     return [cursor.cursor.mogrify(query.sql.format(blocks=r), query.params) for r in ranges]
 
 
-def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+def _concatenated(
+    columns: dict[str, str], streams: list[dict[str, list[np.ndarray]]]
+) -> dict[str, np.ndarray]:
+    """Every stream's decoded blocks joined in one copy per column (joining each stream's
+    first, then the streams, copied 1 GB twice at 21M orders and lines: 1.7 s more)."""
+    return {
+        name: np.concatenate(
+            [block for s in streams for block in s[name]] or [np.empty(0, _KINDS[kind][1])]
+        )
+        for name, kind in columns.items()
+    }
 
 
 def _whole(query: NumbersQuery) -> str:
@@ -302,20 +314,20 @@ class _CopyDecoder:
                     f"{name!r}); select NOT NULL values of the declared types"
                 )
             values = rows[name].astype(_KINDS[kind][1])
-            self.parts[name].append(values + _PG_EPOCH_US if kind == "timestamp" else values)
+            if kind == "timestamp":
+                values += _PG_EPOCH_US
+            self.parts[name].append(values)
         del rows
         done = start + count * self.row.itemsize
         self.view[: self.size - done] = self.view[done : self.size]
         self.size -= done
 
-    def result(self) -> dict[str, np.ndarray]:
+    def result(self) -> dict[str, list[np.ndarray]]:
+        """The decoded blocks of each column, for :func:`_concatenated`."""
         self._decode()
         if self.view[: self.size] != _COPY_TRAILER:
             raise ValueError("read_numbers: the COPY stream ended mid-row")
-        return {
-            name: np.concatenate(parts) if parts else np.empty(0, _KINDS[kind][1])
-            for (name, kind), parts in zip(self.columns.items(), self.parts.values(), strict=True)
-        }
+        return self.parts
 
 
 def _microseconds(column: pd.Series) -> np.ndarray:
