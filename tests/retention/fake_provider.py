@@ -18,6 +18,7 @@ class FakeProvider(LocalJsonServer):
         super().__init__()
         self.requests: Counter[str] = Counter()  # idempotency key -> requests seen
         self.delivered: dict[str, dict] = {}  # idempotency key -> message, once each
+        self.numbers: dict[str, int] = {}  # idempotency key -> the provider's message number
         self.down = False
         self.delay = 0.0  # seconds each answer takes, like a provider across the internet
         self.in_flight = self.most_in_flight = 0
@@ -35,6 +36,7 @@ class FakeProvider(LocalJsonServer):
             self.requests[key] += 1
             if self.down:
                 return 503, {"error": "maintenance"}
-            self.delivered.setdefault(key, json.loads(body))
-            number = list(self.delivered).index(key) + 1
-        return 200, {"id": f"sms-{number}"}
+            if key not in self.delivered:
+                self.delivered[key] = json.loads(body)
+                self.numbers[key] = len(self.numbers) + 1
+        return 200, {"id": f"sms-{self.numbers[key]}"}
