@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
@@ -113,7 +113,7 @@ def staged_ids(name: str, ids: Sequence[int]) -> AbstractContextManager[str]:
 # int64 microseconds since 2000-01-01.
 _COPY_HEADER, _COPY_TRAILER = 19, b"\xff\xff"
 _PG_EPOCH_US = 946_684_800_000_000
-_DECODE_BYTES = 64 << 20  # decode the stream in blocks of about this size
+_DECODE_BYTES = 16 << 20  # decode the stream in blocks of about this size
 
 # Column kinds: SQL type the query must select, wire format, numpy dtype returned.
 _KINDS = {
@@ -253,7 +253,7 @@ async def _copy_all(streams: list[tuple[str, _CopyDecoder]]) -> None:
             await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         await asyncio.gather(
             *(
-                conn.copy_from_query(sql, output=_writer(decoder), format="binary")
+                _stream(conn, sql, decoder)
                 for conn, (sql, decoder) in zip(connections, streams, strict=True)
             )
         )
@@ -261,15 +261,14 @@ async def _copy_all(streams: list[tuple[str, _CopyDecoder]]) -> None:
         await asyncio.gather(*(conn.close() for conn in connections))
 
 
-def _writer(decoder: _CopyDecoder) -> Callable[[bytes], Any]:
-    async def write(chunk: bytes) -> None:
-        decoder.feed(chunk)
-
-    return write
+async def _stream(conn: asyncpg.Connection, sql: str, decoder: _CopyDecoder) -> None:
+    await conn.copy_from_query(sql, output=decoder.feed_async, format="binary")
+    await decoder.drain()
 
 
 class _CopyDecoder:
-    """Turns binary COPY bytes, in chunks of any size, into numpy columns."""
+    """Turns binary COPY bytes, in chunks of any size, into numpy columns, a block of
+    whole rows at a time (every row has the same size: fixed-width columns, no NULLs)."""
 
     def __init__(self, columns: dict[str, str]) -> None:
         fields: list[tuple[str, str]] = [("count", ">i2")]
@@ -277,34 +276,65 @@ class _CopyDecoder:
             fields += [(f"{name}_len", ">i4"), (name, _KINDS[kind][0])]
         self.row = np.dtype(fields)
         self.columns = columns
-        # One buffer, reused for every block: growing a bytearray and cutting decoded rows
-        # off its front spent more time in the kernel (fresh pages) than decoding.
-        self.buffer = bytearray(_DECODE_BYTES)
-        self.view = memoryview(self.buffer)
+        # Two buffers, reused for every block: one fills while the other's rows are
+        # decoded. Growing a bytearray and cutting decoded rows off its front spent more
+        # time in the kernel (fresh pages) than decoding.
+        self.buffers = [bytearray(_DECODE_BYTES)]
+        self.filling = 0
         self.size = 0
         self.started = False
         self.parts: dict[str, list[np.ndarray]] = {name: [] for name in columns}
+        self.pending: asyncio.Future | None = None
 
     def feed(self, data: bytes) -> None:
+        """Add a chunk; a full block is decoded at once."""
+        if self.size + len(data) > len(self.buffers[self.filling]):
+            self._decode(*self._cut())
+        self._append(data)
+
+    async def feed_async(self, data: bytes) -> None:
+        """Add a chunk from the event loop; a full block is decoded on a thread, so the
+        loop goes on reading every stream meanwhile. Decoding on the loop stalled all the
+        servers for as long as it took (numpy's casts let other threads run)."""
+        if self.size + len(data) > len(self.buffers[self.filling]):
+            await self.drain()  # the other buffer is free again, and blocks stay in order
+            block = self._cut()
+            self.pending = asyncio.get_running_loop().run_in_executor(None, self._decode, *block)
+        self._append(data)
+
+    async def drain(self) -> None:
+        if self.pending is not None:
+            await self.pending
+            self.pending = None
+
+    def _append(self, data: bytes) -> None:
+        buffer = self.buffers[self.filling]
         end = self.size + len(data)
-        if end > len(self.buffer):
-            self._decode()
-            end = self.size + len(data)
-            if end > len(self.buffer):  # a chunk larger than a block
-                self.view.release()
-                self.buffer.extend(bytes(end - len(self.buffer)))
-                self.view = memoryview(self.buffer)
-        self.view[self.size : end] = data
+        if end > len(buffer):  # a chunk larger than a block
+            buffer.extend(bytes(end - len(buffer)))
+        buffer[self.size : end] = data
         self.size = end
 
-    def _decode(self) -> None:
+    def _cut(self) -> tuple[bytearray, int, int]:
+        """The filling buffer's whole rows as (buffer, offset, count); the partial row
+        after them moves to the other buffer, which fills next."""
+        buffer = self.buffers[self.filling]
         start = 0
-        if not self.started:
-            if self.size < _COPY_HEADER:
-                return
+        if not self.started and self.size >= _COPY_HEADER:
             start, self.started = _COPY_HEADER, True
-        count = (self.size - start) // self.row.itemsize
-        rows = np.frombuffer(self.view[: self.size], dtype=self.row, count=count, offset=start)
+        count = (self.size - start) // self.row.itemsize if self.started else 0
+        done = start + count * self.row.itemsize
+        if len(self.buffers) == 1:
+            self.buffers.append(bytearray(len(buffer)))
+        self.filling = 1 - self.filling
+        self.buffers[self.filling][: self.size - done] = buffer[done : self.size]
+        self.size -= done
+        return buffer, start, count
+
+    def _decode(self, buffer: bytearray, start: int, count: int) -> None:
+        if count == 0:
+            return
+        rows = np.frombuffer(buffer, dtype=self.row, count=count, offset=start)
         for name, kind in self.columns.items():
             if (rows[f"{name}_len"] != self.row[name].itemsize).any():
                 # A NULL shortens its row, so every later field is misread: the column
@@ -317,15 +347,11 @@ class _CopyDecoder:
             if kind == "timestamp":
                 values += _PG_EPOCH_US
             self.parts[name].append(values)
-        del rows
-        done = start + count * self.row.itemsize
-        self.view[: self.size - done] = self.view[done : self.size]
-        self.size -= done
 
     def result(self) -> dict[str, list[np.ndarray]]:
         """The decoded blocks of each column, for :func:`_concatenated`."""
-        self._decode()
-        if self.view[: self.size] != _COPY_TRAILER:
+        self._decode(*self._cut())
+        if self.buffers[self.filling][: self.size] != _COPY_TRAILER:
             raise ValueError("read_numbers: the COPY stream ended mid-row")
         return self.parts
 
