@@ -71,7 +71,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # Benchmarks print their numbers; each uses its own PostgreSQL database.
-BENCH_DBS := bench bench_gen bench_quality bench_score bench_txlog bench_loop bench_bot
+BENCH_DBS := bench bench_gen bench_quality bench_score bench_txlog bench_loop bench_bot bench_train
 
 bench: install
 	@for db in $(BENCH_DBS); do \
@@ -80,6 +80,7 @@ bench: install
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/train.py
 	$(BIN)/python bench/transaction_log.py
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/pipeline.py
