@@ -251,9 +251,9 @@ def _placed(texts: list[pa.Array], rows_of: list[np.ndarray], n: int) -> pa.Arra
 
 
 def as_json_lists(reasons: pd.DataFrame) -> pd.Series:
-    """Reason columns as JSON list text, built column-wise for COPY into a JSON column;
-    empty slots are left out. The templates never emit quotes or backslashes, so no
-    escaping is needed."""
+    """Text columns as JSON list text, built column-wise for COPY into a JSON column;
+    empty slots are left out. The text goes in as it is: the reason templates never emit
+    quotes or backslashes, and other callers escape theirs first."""
     n, k = reasons.shape
     slots = pa.concat_arrays([pa.array(reasons[c].array).cast(pa.string()) for c in reasons])
     by_customer = slots.take(pa.array((np.arange(k) * n + np.arange(n)[:, None]).ravel()))

@@ -5,7 +5,6 @@ converted or expired. Every transition writes an audit row with its actor."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from django.db import transaction
 from customers.bulk import copy_frame, foreign_keys_checked_in_bulk, reserve_ids
 from customers.models import OfferType
 from ml.models import ScoringRun
+from ml.reasons import TEXT
 from ml.selectors import run_frame
 from retention import messages
 from retention.models import Alert, AuditEntry, Campaign, Coupon, Intervention, Offer, OutboxMessage
@@ -144,13 +144,12 @@ def _within_budget(campaign: Campaign, chosen: pd.DataFrame) -> tuple[pd.DataFra
 def _write(campaign, chosen: pd.DataFrame, options, run: ScoringRun, now) -> None:
     option = [options[i] for i in chosen["option"]]
     offer_type = pd.Series([o.offer_type for o in option], index=chosen.index)
-    skus = pd.Series("[]", index=chosen.index)
+    skus = pd.Series("[]", index=chosen.index, dtype=TEXT)
     wants = (offer_type == OfferType.PRODUCT_RECOMMENDATION) & (
         chosen["arm"] == Intervention.Arm.TREATMENT
     )
     if wants.any():
-        picks = recommended_skus(run, chosen.loc[wants, "customer_id"].tolist())
-        skus[wants] = [json.dumps(picks.get(c, [])) for c in chosen.loc[wants, "customer_id"]]
+        skus[wants] = recommended_skus(run, chosen.loc[wants, "customer_id"].to_numpy()).array
     ids = reserve_ids(Intervention, len(chosen))
     state = np.where(
         chosen["arm"] == Intervention.Arm.CONTROL,

@@ -2,12 +2,15 @@
 the worker-backed paths are in test_sending.py and test_pipeline_task.py)."""
 
 import datetime as dt
+import json
 
+import numpy as np
 import pytest
 
 from customers.models import Event, Product
 from retention.models import Alert, AuditEntry, Coupon, Intervention, Offer, OutboxMessage
 from retention.policy import CAP_7, NO_CHANNEL, OPTED_OUT, contact_decisions
+from retention.selectors import recommended_skus
 from retention.services.alerts import (
     alert_acknowledge,
     alerts_escalate,
@@ -262,3 +265,21 @@ def test_product_offers_carry_the_scoring_runs_picks_to_treated_customers_only()
     for offer in offers:
         treated = offer.arm == Intervention.Arm.TREATMENT
         assert offer.recommended_skus == (["SHOE-2", "SHOE-0"] if treated else [])
+
+
+def test_recommended_skus_are_json_lists_with_the_shops_own_text_escaped():
+    odd = Product.objects.create(sku='QU"OTE\\1', name="Odd", category="misc", price=5)
+    plain = Product.objects.create(sku="PLAIN-1", name="Plain", category="misc", price=5)
+    gone = Product.objects.create(sku="GONE", name="Gone", category="misc", price=5)
+    fans = [customer(f"sku-{i}") for i in range(3)]
+    run = scored_run(
+        [
+            {"customer": fans[0], "picks": [odd.pk, plain.pk]},
+            {"customer": fans[1], "picks": [gone.pk]},
+            {"customer": fans[2], "picks": []},
+        ]
+    )
+    gone.delete()  # a product removed since the run picked it is left out
+    lists = recommended_skus(run, np.array([c.pk for c in fans]))
+    assert [json.loads(text) for text in lists] == [['QU"OTE\\1', "PLAIN-1"], [], []]
+    assert list(lists.index) == [c.pk for c in fans]
