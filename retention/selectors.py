@@ -10,6 +10,7 @@ import pandas as pd
 from django.db.models import Q, QuerySet, Sum
 
 from customers.models import Product
+from ml.grouping import positions
 from ml.models import ScoringRun
 from ml.reasons import TEXT, as_json_lists
 from ml.recommendations import NO_PICK
@@ -66,7 +67,7 @@ def recommended_skus(run: ScoringRun, customer_ids: np.ndarray) -> pd.Series:
         return pd.Series("[]", index=ids, dtype=TEXT)
     # Escaped once per product: SKUs are the shop's own text.
     escaped = np.array([json.dumps(skus[p])[1:-1] for p in known.tolist()], dtype=object)
-    slot = np.searchsorted(known, picks).clip(max=known.size - 1)
+    slot = positions(known, picks)
     found = known[slot] == picks
     slots = pd.DataFrame(
         {
