@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-# Services used by `make test` (CI starts them in .ci/run).
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
-TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# Services used by `make test`: the ones listening on these ports, or throwaway instances
+# that scripts/test_services.sh starts under var/ and stops afterwards.
+TEST_PG_PORT ?= 5432
+TEST_REDIS_PORT ?= 6379
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:$(TEST_PG_PORT)/test
+TEST_BROKER_URL ?= redis://127.0.0.1:$(TEST_REDIS_PORT)/15
 
 # Demo shop: size, seed and the last day of its history (defaults to today).
 DEMO_CUSTOMERS ?= 5000
@@ -27,8 +30,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet ".[dev]"
 	touch $@
 
-demo: export DEBUG = 1
-demo: install
+# Local settings (git-ignored): a generated SECRET_KEY and DEBUG=1, read by every
+# manage.py command, worker and make target; variables in the environment win over it.
+.env:
+	@printf '# Local settings written by `make demo`; the environment overrides them.\nDEBUG=1\nSECRET_KEY=%s\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >$@
+	@echo "Wrote local settings to .env (DEBUG=1 and a generated SECRET_KEY)"
+
+demo: install .env
 	$(MANAGE) migrate --noinput
 	$(MANAGE) generate_shop --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
 		--seed $(DEMO_SEED) --end $(DEMO_END) --if-empty
@@ -43,8 +52,7 @@ demo: install
 
 # The web app with a real Celery worker and beat on the configured broker (the embedded
 # filesystem broker by default); Ctrl-C stops all three.
-serve: export DEBUG ?= 1
-serve: install
+serve: install .env
 	@echo "Console: http://$(DEMO_HOST):$(DEMO_PORT)/admin/  (logins printed by create_demo_users)"
 	@trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/celery -A retention worker --loglevel INFO --concurrency 2 & \
@@ -52,7 +60,10 @@ serve: install
 	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then $(MANAGE) runbot & fi; \
 	$(MANAGE) runserver $(DEMO_HOST):$(DEMO_PORT)
 
-test: install test-pg test-smoke
+test: install
+	@scripts/test_services.sh up $(TEST_PG_PORT) $(TEST_REDIS_PORT)
+	@status=0; $(MAKE) --no-print-directory test-pg test-smoke || status=$$?; \
+		scripts/test_services.sh down; exit $$status
 
 test-pg:
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(BIN)/pytest -q

@@ -7,14 +7,27 @@ With nothing set the embedded default runs: SQLite and a filesystem Celery broke
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from retention.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Local settings: `make demo` writes `.env` (git-ignored) with a generated SECRET_KEY and
+# DEBUG=1, so every manage.py command, worker and make target of a local install runs as
+# the demo did. Variables already in the environment win over the file;
+# RETENTION_ENV_FILE names another file, or none when empty (the tests run without one).
+ENV_FILE = env_str("RETENTION_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
+elif ENV_FILE and "RETENTION_ENV_FILE" in os.environ:
+    raise ImproperlyConfigured(f"RETENTION_ENV_FILE names {ENV_FILE}, which does not exist")
+
 VAR_DIR = Path(env_str("RETENTION_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 

@@ -7,6 +7,8 @@
 import os
 import tempfile
 
+# A developer's local `.env` (written by `make demo`) must not change what tests see.
+os.environ["RETENTION_ENV_FILE"] = ""
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
