@@ -36,7 +36,7 @@ from ml.models import ChurnDefinition, CustomerScore, ModelVersion, RiskTier, Sc
 from ml.partitions import scores_drop, scores_write
 from ml.reasons import TEXT, TOO_LITTLE_HISTORY, as_json_lists, reason_texts
 from ml.selectors import active_definition, champion, usable_champion
-from ml.training import ALGORITHMS, Dataset, TrainedModel, train_zoo
+from ml.training import ALGORITHMS, BASELINE, Dataset, TrainedModel, choose, train_zoo
 
 # A candidate may replace the champion if it is no worse on the same holdout, within these.
 AUC_TOLERANCE = 0.005
@@ -112,6 +112,8 @@ def _register(
     scores = model.predict_proba(holdout.features)
     metrics = evaluate(holdout.labels, scores, threshold=definition.high_threshold)
     metrics["validation_auc"] = model.validation_auc
+    metrics["validation_auc_std"] = model.validation_auc_std
+    metrics["validation_folds"] = model.validation_folds
     reference = {
         "medians": train.X[model.features].median().to_dict(),
         "bins": drift.reference(train.X[FEATURE_NAMES]),
@@ -158,6 +160,12 @@ class TrainingResult:
     gate: str
 
 
+def with_baseline(algorithms: Sequence[str]) -> list[str]:
+    """The requested algorithms with recency alone always among them: it is the bar every
+    champion must clear."""
+    return [BASELINE, *(a for a in algorithms if a != BASELINE)]
+
+
 def train_models(
     *,
     as_of: dt.date,
@@ -166,8 +174,9 @@ def train_models(
     step_days: int = 30,
     seed: int = 0,
 ) -> TrainingResult:
-    """Train the zoo, register every model as a candidate with its holdout metrics, and
-    promote the best one if it passes the champion gate."""
+    """Train the zoo (recency alone always included), register every model as a candidate
+    with its holdout metrics, choose one on the validation folds and promote it if it
+    passes the champion gate."""
     definition = active_definition()
     horizon = dt.timedelta(days=definition.horizon_days)
     holdout = cutoff_data(as_of=as_of - horizon, definition=definition)
@@ -180,7 +189,10 @@ def train_models(
             f"the holdout at {holdout.as_of} has no customers with both outcomes; "
             "there is not enough history before as_of to train"
         )
-    models = train_zoo(train, features=FEATURE_NAMES, algorithms=algorithms, seed=seed)
+    models = train_zoo(
+        train, features=FEATURE_NAMES, algorithms=with_baseline(algorithms), seed=seed
+    )
+    chosen = choose(models)
     with transaction.atomic():
         versions = [
             _register(
@@ -188,24 +200,36 @@ def train_models(
             )
             for m in models
         ]
-        best = max(versions, key=lambda v: (v.metrics["auc"], -v.metrics["brier"]))
-        promoted, gate = gate_and_promote(candidate=best, holdout=holdout)
+        best = versions[models.index(chosen)]
+        baseline = versions[0]
+        promoted, gate = gate_and_promote(candidate=best, baseline=baseline, holdout=holdout)
     return TrainingResult(versions, best, promoted, gate)
 
 
-def gate_and_promote(*, candidate: ModelVersion, holdout: CutoffData) -> tuple[bool, str]:
-    """Promote ``candidate`` unless the champion, scored on the same holdout, is better by
-    more than the tolerances. Returns whether it was promoted and why."""
+def gate_and_promote(
+    *, candidate: ModelVersion, baseline: ModelVersion, holdout: CutoffData
+) -> tuple[bool, str]:
+    """Promote ``candidate`` unless recency alone beats it on the holdout (then recency
+    alone stands in for it) or the champion, scored on the same holdout, is better by more
+    than the tolerances. Returns whether a model was promoted and why."""
+    below = ""
+    if candidate.metrics["auc"] < baseline.metrics["auc"]:
+        below = (
+            f"{candidate.algorithm} (#{candidate.pk}) holdout AUC {candidate.metrics['auc']:.4f}"
+            f" is below recency alone's {baseline.metrics['auc']:.4f}, so recency alone "
+            "stands in for it; "
+        )
+        candidate = baseline
     current = champion()
     if current is None or current.definition_fingerprint != candidate.definition_fingerprint:
         promote(version=candidate)
-        return True, "no usable champion"
+        return True, f"{below}no usable champion"
     champ_scores = load_model(current).predict_proba(holdout.features)
     champ = evaluate(holdout.labels, champ_scores, threshold=0.5)
     auc, brier = candidate.metrics["auc"], candidate.metrics["brier"]
     verdict = (
-        f"candidate AUC {auc:.4f} Brier {brier:.4f} vs champion #{current.pk} "
-        f"AUC {champ['auc']:.4f} Brier {champ['brier']:.4f} on {holdout.as_of}"
+        f"{below}candidate #{candidate.pk} AUC {auc:.4f} Brier {brier:.4f} vs champion "
+        f"#{current.pk} AUC {champ['auc']:.4f} Brier {champ['brier']:.4f} on {holdout.as_of}"
     )
     if auc >= champ["auc"] - AUC_TOLERANCE and brier <= champ["brier"] + BRIER_TOLERANCE:
         promote(version=candidate)

@@ -1,10 +1,16 @@
-"""The model zoo: candidates, bounded hyper-parameter search and calibration.
+"""The model zoo: candidates, bounded hyper-parameter search, calibration and the choice
+among algorithms.
 
 Pure numerics over DataFrames, no Django. The caller (``ml.services``) decides which
 cut-offs feed training and which later cut-off is the holdout; this module never sees the
-holdout. Inside the training data, hyper-parameters are chosen on the *latest* training
-cut-off with models fitted on the earlier ones, so tuning respects time too; only with a
-single training cut-off does it fall back to a split by customer.
+holdout.
+
+Inside the training data, hyper-parameters and the algorithm are chosen on rolling-origin
+folds whose validation customers are held out of everything fitted in that fold: cut-offs
+a month apart share most of their label windows, so validating on the latest cut-off with
+the same customers rewarded learners that recognise customers (the most flexible one won
+inner validation and then lost to recency alone on the future). Among algorithms within
+one standard error of the best mean, the simplest is chosen.
 
 Probabilities are calibrated with cross-fitted isotonic (or, on small data, sigmoid)
 regression, because value at risk multiplies them by money and the champion gate checks
@@ -27,7 +33,6 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -37,6 +42,17 @@ from sklearn.tree import DecisionTreeClassifier
 BASELINE = "recency_baseline"
 BASELINE_FEATURE = "recency_days"
 N_JOBS = 2
+VALIDATION_FOLDS = 3
+# Simplicity order for the one-standard-error rule: among near-equals the lower rank wins.
+COMPLEXITY = {
+    BASELINE: 0,
+    "logistic_regression": 1,
+    "linear_svm": 1,
+    "decision_tree": 2,
+    "random_forest": 3,
+    "lightgbm": 3,
+    "mlp": 3,
+}
 
 
 @dataclass
@@ -82,8 +98,17 @@ class TrainedModel:
     features: list[str]
     estimator: Any
     search: list[dict[str, Any]] = field(default_factory=list)
-    validation_auc: float = float("nan")  # of the chosen setting on the inner validation
+    # Of the chosen setting over the validation folds: mean, standard deviation, count.
+    validation_auc: float = float("nan")
+    validation_auc_std: float = float("nan")
+    validation_folds: int = 0
     fit_seconds: float = 0.0
+
+    @property
+    def validation_auc_se(self) -> float:
+        if self.validation_folds < 2:
+            return 0.0
+        return self.validation_auc_std / np.sqrt(self.validation_folds)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self.estimator.predict_proba(X[self.features])[:, 1]
@@ -191,16 +216,31 @@ def _scores(model: BaseEstimator, X: pd.DataFrame) -> np.ndarray:
     return model.decision_function(X)
 
 
-def _inner_split(data: Dataset, seed: int) -> tuple[Dataset, Dataset]:
-    """Earlier cut-offs to fit, the latest training cut-off to choose hyper-parameters."""
-    latest = data.cutoffs.max()
-    if (data.cutoffs < latest).any():
-        return data.take(data.cutoffs < latest), data.take(data.cutoffs == latest)
-    splitter = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=seed)
-    fit_idx, _ = next(splitter.split(data.X, data.y, groups=data.customer_ids))
-    mask = np.zeros(len(data.y), dtype=bool)
-    mask[fit_idx] = True
-    return data.take(mask), data.take(~mask)
+def _customer_groups(customer_ids: np.ndarray, folds: int) -> np.ndarray:
+    # A multiplicative hash, so groups do not follow the order in which ids were assigned.
+    mixed = (customer_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    return (mixed % np.uint64(folds)).astype(np.int64)
+
+
+def validation_folds(
+    data: Dataset, *, folds: int = VALIDATION_FOLDS
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rolling-origin folds as (fit mask, validation mask) pairs.
+
+    Fold k validates at the k-th latest cut-off on one group of customers and fits on
+    every other customer's rows at cut-offs up to that one, so no validated customer's
+    history or label window is ever fitted in its fold. With fewer cut-offs than folds
+    the earliest cut-off is reused with another customer group.
+    """
+    cutoffs = np.unique(data.cutoffs)
+    groups = _customer_groups(data.customer_ids, folds)
+    result = []
+    for k in range(folds):
+        origin = cutoffs[max(len(cutoffs) - 1 - k, 0)]
+        fit = (data.cutoffs <= origin) & (groups != k)
+        validate = (data.cutoffs == origin) & (groups == k)
+        result.append((fit, validate))
+    return result
 
 
 def train_candidate(
@@ -209,26 +249,43 @@ def train_candidate(
     *,
     features: Sequence[str],
     seed: int = 0,
-    search_rows: int = 100_000,
+    search_rows: int = 60_000,
 ) -> TrainedModel:
-    """Tune on the inner split, then fit the chosen setting on all training rows and
+    """Tune on the validation folds, then fit the chosen setting on all training rows and
     calibrate it with cross-fitted predictions."""
     started = time.perf_counter()
     features = [BASELINE_FEATURE] if candidate.name == BASELINE else list(features)
-    # Even a single setting is validated: the inner AUC is how algorithms are compared
-    # without looking at any later labels (backtest's would-be champion).
+    # Even a single setting is validated: the fold AUCs are how algorithms are compared
+    # without looking at any later labels.
+    folds = [
+        (
+            data.take(fit).sample(min(search_rows, candidate.max_rows or search_rows), seed),
+            data.take(validate),
+        )
+        for fit, validate in validation_folds(data)
+    ]
+    folds = [(f, v) for f, v in folds if len(np.unique(f.y)) == 2 and len(np.unique(v.y)) == 2]
     search: list[dict[str, Any]] = []
-    best_params, best_auc = candidate.grid[0], float("nan")
-    fit_part, val_part = _inner_split(data, seed)
-    fit_part = fit_part.sample(min(search_rows, candidate.max_rows or search_rows), seed)
-    if len(np.unique(fit_part.y)) == 2 and len(np.unique(val_part.y)) == 2:
-        best_auc = -1.0
-        for params in candidate.grid:
-            model = candidate.build(params, seed).fit(fit_part.X[features], fit_part.y)
-            auc = float(roc_auc_score(val_part.y, _scores(model, val_part.X[features])))
-            search.append({"params": params, "inner_auc": auc})
-            if auc > best_auc:
-                best_auc, best_params = auc, params
+    best_params, best_aucs = candidate.grid[0], np.array([])
+    for params in candidate.grid if folds else []:
+        aucs = np.array(
+            [
+                roc_auc_score(
+                    v.y,
+                    _scores(candidate.build(params, seed).fit(f.X[features], f.y), v.X[features]),
+                )
+                for f, v in folds
+            ]
+        )
+        search.append(
+            {
+                "params": params,
+                "inner_auc": float(aucs.mean()),
+                "fold_aucs": [float(a) for a in aucs],
+            }
+        )
+        if not len(best_aucs) or aucs.mean() > best_aucs.mean():
+            best_aucs, best_params = aucs, params
 
     final = data.sample(candidate.max_rows, seed) if candidate.max_rows else data
     estimator = candidate.build(best_params, seed)
@@ -242,7 +299,9 @@ def train_candidate(
         features=features,
         estimator=estimator,
         search=search,
-        validation_auc=best_auc,
+        validation_auc=float(best_aucs.mean()) if len(best_aucs) else float("nan"),
+        validation_auc_std=float(best_aucs.std(ddof=1)) if len(best_aucs) > 1 else float("nan"),
+        validation_folds=len(best_aucs),
         fit_seconds=time.perf_counter() - started,
     )
 
@@ -261,3 +320,16 @@ def train_zoo(
     if len(np.unique(data.y)) < 2:
         raise ValueError("training labels hold only one class; widen the training window")
     return [train_candidate(ZOO[name], data, features=features, seed=seed) for name in algorithms]
+
+
+def choose(models: Sequence[TrainedModel]) -> TrainedModel:
+    """The simplest model whose mean validation AUC is within one standard error of the
+    best one's: a flexible learner must beat a simple one by more than the folds' noise."""
+    scored = [m for m in models if np.isfinite(m.validation_auc)]
+    if not scored:
+        raise ValueError(
+            "no model could be validated: the training data lacks a fold with both outcomes"
+        )
+    best = max(scored, key=lambda m: m.validation_auc)
+    near = [m for m in scored if m.validation_auc >= best.validation_auc - best.validation_auc_se]
+    return min(near, key=lambda m: (COMPLEXITY.get(m.algorithm, 4), -m.validation_auc))

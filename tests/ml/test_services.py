@@ -9,8 +9,17 @@ from django.core.management import CommandError, call_command
 from customers.models import Customer
 from ml.features import FEATURE_NAMES
 from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
-from ml.selectors import NotReady, latest_scores, run_frame, score_history
-from ml.services import load_model, promote, rollback, score_customers, train_models
+from ml.selectors import NotReady, active_definition, latest_scores, run_frame, score_history
+from ml.services import (
+    cutoff_data,
+    gate_and_promote,
+    load_model,
+    promote,
+    rollback,
+    score_customers,
+    train_models,
+    with_baseline,
+)
 from tests.ml.history import simulated_shop
 
 AS_OF = dt.date(2026, 6, 30)
@@ -54,7 +63,7 @@ def test_training_registers_candidates_with_holdout_metrics_and_a_champion(train
     assert {"auc", "pr_auc", "brier", "log_loss", "top_decile_lift", "calibration"} <= set(
         best.metrics
     )
-    assert best.metrics["auc"] >= max(v.metrics["auc"] for v in versions)
+    assert best.metrics["validation_folds"] == 3 and best.metrics["validation_auc_std"] > 0
     baseline = versions.get(algorithm="recency_baseline")
     assert best.metrics["auc"] > baseline.metrics["auc"]
     assert best.library_versions["lightgbm"] and len(best.checksum) == 64
@@ -85,6 +94,22 @@ def test_gate_keeps_a_better_champion_and_rollback_restores_the_previous(trained
     assert ModelVersion.objects.filter(status="champion").get() == first
     with pytest.raises(ValueError, match="no predecessor"):
         rollback()
+
+
+def test_recency_alone_is_always_trained():
+    assert with_baseline(["lightgbm"]) == ["recency_baseline", "lightgbm"]
+    assert with_baseline(["lightgbm", "recency_baseline"]) == ["recency_baseline", "lightgbm"]
+
+
+def test_the_gate_never_promotes_a_model_below_recency_alone(trained):
+    baseline = ModelVersion.objects.get(algorithm="recency_baseline")
+    candidate = ModelVersion.objects.get(algorithm="lightgbm")
+    candidate.metrics["auc"] = baseline.metrics["auc"] - 0.01
+    ModelVersion.objects.update(status=ModelVersion.Status.RETIRED)
+    holdout = cutoff_data(as_of=AS_OF - dt.timedelta(days=90), definition=active_definition())
+    promoted, gate = gate_and_promote(candidate=candidate, baseline=baseline, holdout=holdout)
+    assert promoted and ModelVersion.objects.get(status="champion") == baseline
+    assert "is below recency alone's" in gate
 
 
 def test_scoring_writes_one_row_per_customer_with_tier_value_and_reasons(trained):
@@ -159,7 +184,8 @@ def test_backtest_command_prints_json_per_model_and_names_the_champion(shop, cap
     )
     results = json.loads(capsys.readouterr().out)
     assert {r["model"] for r in results} == {"recency_baseline", "lightgbm"}
-    assert all({"auc", "pr_auc", "brier"} <= set(r) for r in results)
+    assert all({"auc", "pr_auc", "brier", "champion"} <= set(r) for r in results)
+    assert all(r["validation_folds"] == 3 and r["validation_auc_std"] > 0 for r in results)
     assert sum(r["champion"] for r in results) == 1
     with pytest.raises(CommandError, match="data ends"):
         call_command("backtest", "--as-of", "2026-06-01", "--horizon-days", "90")

@@ -3,6 +3,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.tree import DecisionTreeClassifier
 
 from ml import explain, metrics, training
 from ml.training import ALGORITHMS, BASELINE, Dataset
@@ -46,13 +47,89 @@ def test_every_algorithm_of_the_zoo_trains_and_beats_chance(trained):
         assert metrics.evaluate(holdout.y, p)["auc"] > 0.7, model.algorithm
 
 
-def test_hyper_parameters_are_chosen_on_the_latest_training_cut_off(trained):
+def test_hyper_parameters_are_chosen_by_the_mean_over_the_validation_folds(trained):
     models, _ = trained
     lgbm = next(m for m in models if m.algorithm == "lightgbm")
     assert len(lgbm.search) == 3
-    assert lgbm.params in [s["params"] for s in lgbm.search]
+    assert all(len(s["fold_aucs"]) == training.VALIDATION_FOLDS for s in lgbm.search)
     best = max(lgbm.search, key=lambda s: s["inner_auc"])
     assert lgbm.params == best["params"]
+    assert lgbm.validation_auc == pytest.approx(np.mean(best["fold_aucs"]))
+    assert lgbm.validation_folds == 3 and lgbm.validation_auc_std > 0
+
+
+def test_validation_customers_are_never_fitted_in_their_fold():
+    data = make_data(3000, "2025-01-01", 1)
+    later = make_data(3000, "2025-02-01", 1)  # the same customers a month later
+    data = Dataset(
+        pd.concat([data.X, later.X], ignore_index=True),
+        np.concatenate([data.y, later.y]),
+        np.concatenate([data.customer_ids, later.customer_ids]),
+        np.concatenate([data.cutoffs, later.cutoffs]),
+    )
+    folds = training.validation_folds(data)
+    assert len(folds) == 3
+    for fit, validate in folds:
+        assert validate.sum() > 500
+        assert not set(data.customer_ids[fit]) & set(data.customer_ids[validate])
+        assert data.cutoffs[fit].max() <= data.cutoffs[validate].min()
+
+
+def _persistent_churners(n: int, seed: int) -> Dataset:
+    """Three cut-offs a month apart over the same customers, whose outcome is mostly their
+    own persistent trait (adjacent label windows overlap), seen only weakly in 'signal'."""
+    rng = np.random.default_rng(seed)
+    trait = rng.normal(0, 1.5, n)
+    base = rng.random(n) < 1 / (1 + np.exp(-2 * trait))
+    signal = 0.5 * trait + rng.normal(size=n)
+    ids = rng.permutation(n) + 1
+    parts = []
+    for cutoff in ("2025-01-01", "2025-02-01", "2025-03-01"):
+        y = np.where(rng.random(n) < 0.9, base, ~base).astype(int)
+        X = pd.DataFrame({"customer_key": ids.astype(float), "signal": signal})
+        parts.append(Dataset(X, y, ids, np.full(n, np.datetime64(cutoff, "D"))))
+    return Dataset(
+        pd.concat([p.X for p in parts], ignore_index=True),
+        np.concatenate([p.y for p in parts]),
+        np.concatenate([p.customer_ids for p in parts]),
+        np.concatenate([p.cutoffs for p in parts]),
+    )
+
+
+def test_a_model_that_memorises_customers_wins_the_old_validation_and_loses_the_new():
+    data = _persistent_churners(3000, seed=4)
+    memoriser = training.Candidate(
+        "memoriser", lambda p, s: DecisionTreeClassifier(random_state=s), [{}], calibrate=False
+    )
+    honest = training.ZOO["logistic_regression"]
+    # The old protocol: fit on the earlier cut-offs, validate on the latest, same customers.
+    latest = data.cutoffs == data.cutoffs.max()
+    fit, val = data.take(~latest), data.take(latest)
+
+    def old_auc(candidate, features):
+        model = candidate.build(candidate.grid[0], 0).fit(fit.X[features], fit.y)
+        return metrics.evaluate(val.y, training._scores(model, val.X[features]))["auc"]
+
+    assert old_auc(memoriser, ["customer_key"]) > old_auc(honest, ["signal"]) + 0.1
+
+    models = [
+        training.train_candidate(memoriser, data, features=["customer_key"]),
+        training.train_candidate(honest, data, features=["signal"]),
+    ]
+    assert models[0].validation_auc < 0.55 < models[1].validation_auc
+    assert training.choose(models).algorithm == "logistic_regression"
+
+
+def test_the_simplest_model_within_one_standard_error_is_chosen():
+    def validated(name, mean, std):
+        return training.TrainedModel(
+            name, {}, [], None, validation_auc=mean, validation_auc_std=std, validation_folds=3
+        )
+
+    close = [validated("lightgbm", 0.80, 0.02), validated("logistic_regression", 0.795, 0.01)]
+    assert training.choose(close).algorithm == "logistic_regression"
+    apart = [validated("lightgbm", 0.85, 0.005), validated("logistic_regression", 0.80, 0.005)]
+    assert training.choose(apart).algorithm == "lightgbm"
 
 
 def test_calibrated_models_are_close_to_the_observed_churn_rate(trained):
