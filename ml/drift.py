@@ -3,6 +3,10 @@
 PSI = sum over bins of (actual - expected) * ln(actual / expected). Bins are the training
 deciles of each column plus one bin for missing values, so a feature that suddenly goes
 missing drifts as visibly as one that shifts.
+
+Features that grow with the calendar are compared as a share of the shop's age at their
+own cut-off: between the training cut-offs and today every customer is months older, so
+raw tenure "drifted" on every first scoring run of an unchanged shop.
 """
 
 from __future__ import annotations
@@ -12,6 +16,34 @@ import pandas as pd
 
 DRIFT_THRESHOLD = 0.25
 _FLOOR = 1e-4  # an empty bin would make the index infinite
+# Calendar-growing feature -> the name of its share of the shop's age.
+CALENDAR_FEATURES = {"tenure_days": "tenure_share"}
+
+
+def calendar_shares(columns: pd.DataFrame, cutoffs: np.ndarray | None = None) -> pd.DataFrame:
+    """Each calendar-growing column divided by its largest value at the same cut-off (the
+    shop's age then); ``cutoffs`` gives each row's cut-off when rows of several are stacked."""
+    shares = {}
+    for name, share in CALENDAR_FEATURES.items():
+        if name not in columns:
+            continue
+        values = columns[name].astype(float)
+        age = values.max() if cutoffs is None else values.groupby(cutoffs).transform("max")
+        shares[share] = (values / age).to_numpy()
+    return pd.DataFrame(shares, index=columns.index)
+
+
+def comparable_reference(columns: pd.DataFrame, cutoffs: np.ndarray) -> dict:
+    """The reference of training rows stacked from ``cutoffs``: calendar-growing features
+    as shares of the shop's age, everything else as it is."""
+    steady = columns.drop(columns=[c for c in CALENDAR_FEATURES if c in columns])
+    return reference(steady) | reference(calendar_shares(columns, cutoffs))
+
+
+def comparable_psi(ref: dict, columns: pd.DataFrame) -> dict[str, float]:
+    """PSI of one cut-off's columns against ``comparable_reference``. A reference made
+    before calendar shares existed still holds raw tenure and is compared as it is."""
+    return psi(ref, columns) | psi(ref, calendar_shares(columns))
 
 
 def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -116,7 +116,7 @@ def _register(
     metrics["validation_folds"] = model.validation_folds
     reference = {
         "medians": train.X[model.features].median().to_dict(),
-        "bins": drift.reference(train.X[FEATURE_NAMES]),
+        "bins": drift.comparable_reference(train.X[FEATURE_NAMES], train.cutoffs),
         "score_bins": drift.reference(pd.DataFrame({SCORE_REFERENCE: scores})),
     }
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
@@ -352,7 +352,7 @@ def score_customers(
 
         started = time.perf_counter()
         reference = version.reference
-        psi = drift.psi(reference["bins"], features)
+        psi = drift.comparable_psi(reference["bins"], features)
         psi |= drift.psi(
             reference["score_bins"], pd.DataFrame({SCORE_REFERENCE: frame["probability"]})
         )

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from ml.drift import DRIFT_THRESHOLD, psi, reference
+from ml.drift import DRIFT_THRESHOLD, comparable_psi, comparable_reference, psi, reference
 
 
 def test_same_population_is_stable_and_a_shift_or_missing_values_drift():
@@ -25,3 +25,26 @@ def test_a_constant_column_has_one_bin_and_no_infinite_index():
     ref = reference(pd.DataFrame({"x": np.zeros(100)}))
     moved = psi(ref, pd.DataFrame({"x": np.ones(100)}))["x"]
     assert np.isfinite(moved) and moved > DRIFT_THRESHOLD
+
+
+def _aged_shop(rng, age_days: float, n: int) -> pd.DataFrame:
+    """Customers who joined uniformly over a shop's life, seen when the shop is that old."""
+    return pd.DataFrame(
+        {"tenure_days": rng.uniform(0, age_days, n), "recency_days": rng.exponential(30, n)}
+    )
+
+
+def test_tenure_grown_with_the_calendar_is_not_drift_but_a_shifted_mix_of_new_customers_is():
+    rng = np.random.default_rng(2)
+    ages = (500, 530, 560)
+    train = pd.concat([_aged_shop(rng, a, 20_000) for a in ages], ignore_index=True)
+    cutoffs = np.repeat(np.array(ages), 20_000)
+    today = _aged_shop(rng, 740, 20_000)
+    assert psi(reference(train), today)["tenure_days"] > DRIFT_THRESHOLD  # the false alarm
+    ref = comparable_reference(train, cutoffs)
+    assert "tenure_days" not in ref
+    assert max(comparable_psi(ref, today).values()) < 0.02
+    flooded = today.assign(
+        tenure_days=np.where(rng.random(20_000) < 0.5, 1.0, today["tenure_days"])
+    )
+    assert comparable_psi(ref, flooded)["tenure_share"] > DRIFT_THRESHOLD
