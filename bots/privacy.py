@@ -3,9 +3,9 @@
 
 Cards are stored as where they went (chat and message), never as text: their text is drawn
 from the alert each time, with the contact masked, so a card drawn after the erasure shows
-the external id only. Cards already posted keep their masked text (first name, last
-initial, masked contact) in the chat until they are next redrawn. Open prompts about the
-customer's offers are dropped, since the offers are blocked by then.
+the external id only; cards already posted are redrawn once the erasure commits (see
+``BotsConfig.ready``). Open prompts about the customer's offers are dropped, since the
+offers are blocked by then.
 """
 
 from __future__ import annotations
