@@ -23,7 +23,7 @@ from django.db.models.functions import Cast
 from django.urls import reverse
 
 from bots.models import AlertCard, ChatPrompt
-from customers.models import Customer, Event
+from customers.models import Customer, Event, Order, Product
 from customers.privacy import customer_erase, customer_export
 from customers.selectors import CUSTOMER_NOT_FOUND
 from ml.models import CustomerScore, ScoringRun
@@ -132,13 +132,14 @@ def shop(demo_files, agent_user, admin_user):
         body="Dear {{ customer.name }} ({{ customer.email }}, {{ customer.phone }}): "
         "{{ offer }}{% if coupon %} with code {{ coupon.code }}{% endif %}"
     )
+    mug = Product.objects.create(sku="MUG-1", name="Mug", category="kitchen", price=80)
     people = []
     for i, name in enumerate(NAMES):
         first = name.split()[0].lower()
         person = customer(
             f"P{i:02d}", name=name, email=f"{first}.{i}@example.org", phone=f"+49 151 {i:07d}"
         )
-        order(person, "2026-03-01", "80")
+        order(person, "2026-03-01", "80", product=mug)
         Event.objects.create(
             customer=person,
             kind="review",
@@ -210,7 +211,9 @@ def test_the_export_holds_orders_events_scores_alerts_offers_and_messages(shop):
     document = customer_export(customer=person, now=NOW)
     assert document["external_id"] == person.external_id
     assert document["customers"]["profile"]["email"] == person.email
-    assert [len(o["lines"]) for o in document["customers"]["orders"]] == [0, 0]
+    orders = document["customers"]["orders"]
+    assert len(orders) == Order.objects.filter(customer=person).count() >= 2
+    assert orders[0]["lines"][0]["sku"] == "MUG-1" and orders[0]["lines"][0]["quantity"] == 1
     assert document["customers"]["events"][0]["properties"]["text"].startswith(person.name)
     assert len(document["ml"]["scores"]) == 2 and len(document["ml"]["run_features"]) == 2
     assert document["ml"]["run_features"][0]["values"]["monetary_avg"] == 80.0
