@@ -17,6 +17,8 @@ from retention.roles import ADMIN
 # Each export reads every scoring-run file; a privacy request names one person anyway.
 MAX_SELECTED = 20
 TOO_MANY_SELECTED = "Select at most {limit} customers for a privacy action (you chose {count})."
+ERASE_TITLE = "Erase personal data?"
+ERASED_DONE = "Erased the personal data of {count} customer(s)."
 
 
 class PrivacyActions:
@@ -57,7 +59,7 @@ class PrivacyActions:
             # Irreversible: ask once more, listing who will be erased.
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Erase personal data?",
+                "title": ERASE_TITLE,
                 "opts": self.model._meta,
                 "customers": list(queryset),
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -67,5 +69,5 @@ class PrivacyActions:
         now = timezone.now()
         for customer in queryset:
             customer_erase(customer=customer, actor=request.user, via="admin", now=now)
-        self.message_user(request, f"Erased the personal data of {len(queryset)} customer(s).")
+        self.message_user(request, ERASED_DONE.format(count=len(queryset)))
         return None
