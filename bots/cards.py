@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from customers.privacy import mask_email, mask_phone
 from retention.messages import offer_text
 from retention.models import Alert, Intervention
 
@@ -24,18 +25,6 @@ class Button:
 class Message:
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
-
-
-def mask_email(email: str) -> str:
-    if "@" not in email:
-        return ""
-    name, domain = email.split("@", 1)
-    return f"{name[:1]}***@{domain}"
-
-
-def mask_phone(phone: str) -> str:
-    digits = phone.replace(" ", "")
-    return f"{digits[:3]}***{digits[-2:]}" if len(digits) > 5 else ""
 
 
 def short_name(name: str) -> str:

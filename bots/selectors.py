@@ -50,6 +50,13 @@ def cards_of_alert(alert_id: int) -> QuerySet[AlertCard]:
     return AlertCard.objects.filter(alert_id=alert_id, state=AlertCard.State.SENT)
 
 
+def posted_cards(alert_ids: list[int]) -> QuerySet[AlertCard]:
+    """Cards of these alerts that a chat shows (they have a message to edit)."""
+    return AlertCard.objects.filter(
+        alert_id__in=alert_ids, message_id__isnull=False
+    ).select_related("alert__customer", "alert__rule", "alert__assigned_to")
+
+
 def offer_of(alert: Alert) -> Intervention | None:
     """The intervention a card shows: the newest one raised from this alert."""
     return (

@@ -16,7 +16,7 @@ from telegram import Bot
 from bots import actions, selectors
 from bots.cards import Message
 from bots.services import card_failed, card_sent, cards_queue
-from bots.telegram import push
+from bots.telegram import push, redraw
 from retention.locks import job_lock
 
 BATCH = 300
@@ -68,3 +68,25 @@ def push_alert_cards_task() -> dict:
         if not acquired:
             return {"skipped": "another pusher holds the lease"}
         return push_pending_cards()
+
+
+def _posted(alert_ids: list[int]) -> list[tuple[int, int, Message]]:
+    cards = selectors.posted_cards(alert_ids)
+    return [(c.chat_id, c.message_id, actions.alert_message(c.alert)) for c in cards]
+
+
+async def _redraw_all(alert_ids: list[int]) -> int:
+    cards = await sync_to_async(_posted)(alert_ids)
+    if cards:
+        async with Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL) as bot:
+            await redraw(bot, cards)
+    return len(cards)
+
+
+@shared_task(acks_late=True)
+def redraw_alert_cards_task(alert_ids: list[int]) -> dict:
+    """Draw the posted cards of these alerts again as the alerts stand now: after an
+    erasure, without the customer's name and masked contact."""
+    if not settings.TELEGRAM_BOT_TOKEN:
+        return {"skipped": "TELEGRAM_BOT_TOKEN is not set"}
+    return {"redrawn": asyncio.run(_redraw_all(alert_ids))}

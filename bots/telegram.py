@@ -171,6 +171,15 @@ async def _send_card(bot: Bot, pace: _Bucket, chat_id: int, message: Message) ->
     raise RetryAfter(0)
 
 
+async def redraw(bot: Bot, cards: list[tuple[int, int, Message]]) -> None:
+    """Edit posted ``(chat id, message id, message)`` cards in place, within the overall
+    rate; a card the chat no longer has is skipped."""
+    pace = _Bucket(settings.TELEGRAM_MESSAGES_PER_SECOND)
+    for chat_id, message_id, message in cards:
+        await pace.take()
+        await _edit(bot, chat_id, message_id, message)
+
+
 async def push(bot: Bot, cards: list[tuple[int, int, Message]]) -> dict[int, int | str]:
     """Send ``(card id, chat id, message)`` cards: chats in parallel, each chat's cards a
     second apart, everything within the overall rate. Returns card id → message id, or an

@@ -15,11 +15,12 @@ from customers.models import (
     SyntheticShop,
     SyntheticTruth,
 )
+from customers.privacy_admin import PrivacyActions
 from retention.paginators import LargeTableAdmin
 
 
 @admin.register(Customer)
-class CustomerAdmin(LargeTableAdmin):
+class CustomerAdmin(PrivacyActions, LargeTableAdmin):
     list_display = ("external_id", "name", "email", "country", "signup_date", "marketing_opt_out")
     search_fields = ("=external_id", "^email", "name")
     list_filter = ("marketing_opt_out", "email_consent", "sms_consent", "webhook_consent")

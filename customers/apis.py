@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -10,7 +11,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.filters import CustomerFilter, OrderFilter
-from customers.selectors import customer_list, customers_with_totals, orders_with_lines
+from customers.privacy import customer_erase, customer_export
+from customers.selectors import (
+    CustomerNotFound,
+    customer_by_external_id,
+    customer_list,
+    customers_with_totals,
+    orders_with_lines,
+)
 from customers.serializers import (
     BatchResultSerializer,
     CustomerDetailSerializer,
@@ -78,3 +86,35 @@ class OrderList(generics.ListAPIView):
         if "external_id" in self.kwargs:
             orders = orders.filter(customer__external_id=self.kwargs["external_id"])
         return orders
+
+
+class CustomerExportView(APIView):
+    """Everything held about one customer, as one JSON document (GDPR art. 15)."""
+
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+    def get(self, request: Request, external_id: str) -> Response:
+        try:
+            customer = customer_by_external_id(external_id)
+        except CustomerNotFound as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        return Response(customer_export(customer=customer, now=timezone.now()))
+
+
+class CustomerEraseView(APIView):
+    """Erase one customer's personal data everywhere (GDPR art. 17); safe to repeat.
+    Answers what was changed, per app."""
+
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+    def post(self, request: Request, external_id: str) -> Response:
+        try:
+            customer = customer_by_external_id(external_id)
+        except CustomerNotFound as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+        counts = customer_erase(
+            customer=customer, actor=request.user, via="api", now=timezone.now()
+        )
+        return Response({"external_id": customer.external_id, "erased": counts})

@@ -28,3 +28,24 @@ def orders_with_lines() -> QuerySet[Order]:
     return Order.objects.select_related("customer").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.order_by("position"))
     )
+
+
+CUSTOMER_NOT_FOUND = "no customer with external id {external_id!r}"
+
+
+class CustomerNotFound(LookupError):
+    def __init__(self, external_id: str) -> None:
+        super().__init__(CUSTOMER_NOT_FOUND.format(external_id=external_id))
+
+
+def customer_by_external_id(external_id: str) -> Customer:
+    """The customer a privacy request names, or ``CustomerNotFound`` saying which id."""
+    try:
+        return Customer.objects.get(external_id=external_id)
+    except Customer.DoesNotExist:
+        raise CustomerNotFound(external_id) from None
+
+
+def erased_customer_ids() -> list[int]:
+    """Customers whose personal data was erased: scoring leaves them out."""
+    return list(Customer.objects.filter(erased_at__isnull=False).values_list("pk", flat=True))

@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from customers.apis import BulkUpsertView, CustomerDetail, CustomerList, OrderList
+from customers.apis import (
+    BulkUpsertView,
+    CustomerDetail,
+    CustomerEraseView,
+    CustomerExportView,
+    CustomerList,
+    OrderList,
+)
 
 urlpatterns = [
     *[
@@ -13,4 +20,10 @@ urlpatterns = [
     path("customers/<str:external_id>/", CustomerDetail.as_view(), name="customer-detail"),
     path("customers/<str:external_id>/orders/", OrderList.as_view(), name="customer-orders"),
     path("orders/", OrderList.as_view(), name="order-list"),
+    path(
+        "customers/<str:external_id>/export/",
+        CustomerExportView.as_view(),
+        name="customer-export",
+    ),
+    path("customers/<str:external_id>/erase/", CustomerEraseView.as_view(), name="customer-erase"),
 ]

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Order
+from customers.selectors import erased_customer_ids
 from ml import bgnbd, drift
 from ml.explain import predict_and_explain
 from ml.features import FEATURE_NAMES, build_features
@@ -341,6 +342,11 @@ def score_customers(
         features, params, picks = build_features(
             as_of=as_of, definition=definition, picks=RECOMMENDED_PRODUCTS
         )
+        # Erased customers keep their orders for campaign measurement, but are scored,
+        # alerted on and written to run files no more.
+        erased = erased_customer_ids()
+        if erased:
+            features = features.drop(index=erased, errors="ignore")
         seconds["features"] = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class RetentionConfig(AppConfig):
     name = "retention"
     verbose_name = "Retention workflow"
+
+    def ready(self) -> None:
+        from customers.privacy import privacy_register
+        from customers.signals import customer_erased
+        from retention.services.privacy import workflow_erase, workflow_export
+
+        privacy_register(section="retention", export=workflow_export, erase=workflow_erase)
+        customer_erased.connect(_record_erasure, dispatch_uid="retention.record_erasure")
+
+
+def _record_erasure(sender, *, customer, actor, via, at, counts, **kwargs) -> None:
+    from retention.services.privacy import erasure_record
+
+    erasure_record(customer=customer, actor=actor, via=via, at=at, counts=counts)

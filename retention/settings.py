@@ -163,7 +163,7 @@ EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
     if EMAIL_HOST
-    else "django.core.mail.backends.filebased.EmailBackend",
+    else "retention.channels.files.MaskedFileEmailBackend",
 )
 EMAIL_FILE_PATH = VAR_DIR / "sent-email"
 

@@ -14,6 +14,7 @@ from bots.actions import HOW_TO_LINK
 from bots.models import ESCALATION_QUEUE, AlertCard, ChatLink, LinkCode, QueueChat
 from bots.services import CODE_EXPIRED, CODE_USED, link_code_create
 from bots.tasks import push_pending_cards
+from customers.privacy import customer_erase
 from retention.models import (
     Alert,
     AuditEntry,
@@ -286,3 +287,24 @@ def test_an_alert_nobody_acknowledged_is_posted_to_the_supervisors_chat(
     assert all("⚠ Escalated" in m["text"] and "Assign to me" in str(m) for m in supervisors)
     assert alerts_escalate(now=NOW + dt.timedelta(hours=50)) == []
     assert push_pending_cards() == {"sent": 0, "failed": 0}
+
+
+def test_an_erasure_redraws_the_customers_posted_cards_without_their_contact(
+    telegram, client, agent_user, admin_user, alerted, live_worker
+):
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    wait_for(lambda: AlertCard.objects.filter(state="sent").count() >= 10)
+    card = AlertCard.objects.select_related("alert__customer").filter(state="sent").first()
+    person = card.alert.customer
+
+    customer_erase(customer=person, actor=admin_user, via="api", now=timezone.now())
+
+    def edits():
+        sent = telegram.sent("editMessageText")
+        return [e for e in sent if int(e.get("message_id", 0)) == card.message_id]
+
+    wait_for(edits)
+    text = edits()[-1]["text"]
+    assert person.external_id in text and "Alert dismissed" in text
+    assert "***" not in text and person.name.split()[0] not in text

@@ -149,6 +149,16 @@ def test_scoring_writes_one_row_per_customer_with_tier_value_and_reasons(trained
     assert kept.loc[customer, "tier"] == stored.tier
 
 
+def test_scoring_leaves_out_customers_whose_data_was_erased(trained):
+    buyers = Customer.objects.filter(orders__status="paid").distinct().order_by("pk")
+    erased = list(buyers.values_list("pk", flat=True)[:3])
+    Customer.objects.filter(pk__in=erased).update(erased_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    run = score_customers(as_of=AS_OF)
+    assert run.customers_scored > 0
+    assert not CustomerScore.objects.filter(run=run, customer_id__in=erased).exists()
+    assert not set(erased) & set(run_frame(run).index)
+
+
 def test_scoring_the_same_day_twice_does_nothing_new_and_old_runs_are_pruned(trained):
     first = score_customers(as_of=AS_OF)
     assert score_customers(as_of=AS_OF) == first

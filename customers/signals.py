@@ -1,0 +1,8 @@
+"""Signals other apps listen to, so shop data never imports the apps above it."""
+
+from django.dispatch import Signal
+
+# Sent inside the erasure's transaction once every app removed its part, with
+# ``customer``, ``actor`` (a user or None), ``via``, ``at`` and ``counts``; the workflow
+# records it in its audit trail.
+customer_erased = Signal()
