@@ -3,13 +3,16 @@ at once instead of skipping, so a green run always means PostgreSQL and Redis we
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from retention.roles import ADMIN, AGENT
+from retention.services.tokens import api_token_create
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -21,6 +24,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             redis.Redis.from_url(broker, socket_connect_timeout=3).ping()
         except redis.RedisError as exc:
             raise pytest.UsageError(f"Redis at {broker} is not reachable: {exc}") from exc
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings) -> None:
+    """Rate-limit counters live in the shared cache (Redis in the suite) and outlive a
+    test; a key prefix per test keeps one test's requests from throttling the next."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, config in settings.CACHES.items()
+    }
 
 
 def _staff(username: str, group: str) -> User:
@@ -41,7 +54,8 @@ def agent_user(db) -> User:
 
 def _token_client(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _, token = api_token_create(user=user, now=timezone.now())
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

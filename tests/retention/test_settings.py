@@ -87,7 +87,7 @@ def _setting(expression: str, env: dict[str, str], tmp_path) -> str:
         env={**PRODUCTION_ENV, "RETENTION_VAR_DIR": str(tmp_path), **env},
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.mark.smoke
