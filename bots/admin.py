@@ -51,3 +51,12 @@ class AlertCardAdmin(LargeTableAdmin):
     list_display = ("alert", "chat_id", "state", "sent_at", "attempts", "last_error")
     list_filter = ("state",)
     raw_id_fields = ("alert",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the card pusher's record of what it sent
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
