@@ -224,3 +224,39 @@ def test_nobody_can_add_change_or_delete_audit_entries_in_the_admin(
         client.post(f"/admin/retention/auditentry/{entry.pk}/delete/", {"post": "yes"})
     assert not AuditEntry.objects.filter(action="forged").exists()
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+@pytest.fixture
+def failed_sms(db):
+    from tests.retention.factories import outbox_sms
+
+    message = outbox_sms(
+        campaign(), customer("f1"), intervention_state="failed", at=NOW, state="failed"
+    )
+    message.attempts, message.last_error = 6, "provider said no"
+    message.save()
+    return message
+
+
+def test_admins_send_a_failed_message_again_through_the_service(client, admin_user, failed_sms):
+    client.force_login(admin_user)
+    client.post(
+        "/admin/retention/outboxmessage/",
+        {"action": "retry_selected", "_selected_action": [failed_sms.pk]},
+    )
+    failed_sms.refresh_from_db()
+    assert (failed_sms.state, failed_sms.attempts, failed_sms.last_error) == ("pending", 0, "")
+    intervention = failed_sms.intervention
+    intervention.refresh_from_db()
+    assert intervention.state == Intervention.State.QUEUED
+    assert intervention.audit.filter(action="retried", actor=admin_user, via="admin").exists()
+
+
+def test_agents_cannot_resend_messages(client, agent_user, failed_sms):
+    client.force_login(agent_user)
+    client.post(
+        "/admin/retention/outboxmessage/",
+        {"action": "retry_selected", "_selected_action": [failed_sms.pk]},
+    )
+    failed_sms.refresh_from_db()
+    assert failed_sms.state == "failed"
