@@ -99,7 +99,6 @@ def _ask(modeladmin, request, queryset, form_class, title: str):
         "opts": modeladmin.model._meta,
         "form": form,
         "objects": objects[:_LISTED],
-        "count": len(request.POST.getlist(ACTION_CHECKBOX_NAME)),
         "more": max(0, len(objects) - _LISTED),
         "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
@@ -122,20 +121,14 @@ class OfferForm(forms.Form):
     offer_value = forms.DecimalField(max_digits=10, decimal_places=2, min_value=0)
 
 
-def _staff() -> forms.ModelChoiceField:
-    return forms.ModelChoiceField(
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
         queryset=User.objects.filter(is_active=True, is_staff=True, groups__name__in=[ADMIN, AGENT])
         .distinct()
         .order_by("username"),
         required=False,
         empty_label="nobody: back to the alert's queue",
     )
-
-
-class AssignForm(forms.Form):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["assignee"] = _staff()
 
 
 class RuleConditionInline(admin.TabularInline):
