@@ -214,6 +214,34 @@ def test_a_forged_forwarded_for_header_does_not_dodge_the_lockout(client, agent_
     assert _login(client, agent_user.username, "pw-for-tests").status_code == 429
 
 
+def test_behind_a_trusted_proxy_the_client_address_is_the_one_the_proxy_saw(
+    client, agent_user, settings
+):
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.TRUSTED_PROXY_COUNT = 1
+    for n in range(3):
+        client.post(
+            "/admin/login/",
+            {"username": agent_user.username, "password": "wrong"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 198.51.100.30",
+        )
+    locked = client.post(
+        "/admin/login/",
+        {"username": agent_user.username, "password": "pw-for-tests"},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.30",
+    )
+    assert locked.status_code == 429
+    elsewhere = client.post(
+        "/admin/login/",
+        {"username": agent_user.username, "password": "pw-for-tests"},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.31",
+    )
+    assert elsewhere.status_code == 302
+
+
 @pytest.fixture
 def rates(monkeypatch):
     """Low API rates; DRF's throttles read their rates once at import."""
