@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
+import time
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -14,6 +16,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
+from retention.channels.webhook import signature
 from retention.roles import ADMIN
 from retention.services.tokens import api_token_create
 
@@ -264,3 +267,21 @@ def test_the_api_throttles_anonymous_callers_per_address(db, rates):
     codes = [api.get("/api/v1/schema/", REMOTE_ADDR="203.0.113.9").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert api.get("/api/v1/schema/", REMOTE_ADDR="203.0.113.10").status_code == 200
+
+
+def test_signed_receipts_have_their_own_rate_not_the_anonymous_one(client, settings, rates):
+    rates(user="100/minute", anon="1/minute", receipts="3/minute")
+    settings.RECEIPTS_SECRET = "receipt-secret"
+    body = json.dumps({"reference": "sms-unknown", "status": "delivered"}).encode()
+
+    def post():
+        stamp = str(int(time.time()))
+        return client.post(
+            "/api/v1/outbox/receipts",
+            body,
+            content_type="application/json",
+            HTTP_X_RETENTION_TIMESTAMP=stamp,
+            HTTP_X_RETENTION_SIGNATURE=signature("receipt-secret", stamp, body),
+        ).status_code
+
+    assert [post() for _ in range(4)] == [200, 200, 200, 429]
