@@ -36,6 +36,8 @@ def _own_cache_keys(settings) -> None:
     }
 
 
+# Log test clients in with client.force_login: django-axes guards authentication and
+# refuses the plain client.login(), which passes no request.
 def _staff(username: str, group: str) -> User:
     user = User.objects.create_user(username=username, password="pw-for-tests", is_staff=True)
     user.groups.add(Group.objects.get(name=group))
