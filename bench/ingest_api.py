@@ -12,16 +12,18 @@ def bench_api(*, orders: int, batch: int = 5_000) -> float:
     """Orders per second for ``orders`` new orders with two lines each, posted in batches
     by an Admin's token (customers are created through the API first, untimed)."""
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
+    from django.utils import timezone
     from rest_framework.test import APIClient
 
     from retention.roles import ADMIN
+    from retention.services.tokens import api_token_create
 
     run = uuid.uuid4().hex[:8]
     user = User.objects.create_user(f"bench-{run}", is_staff=True)
     user.groups.add(Group.objects.get(name=ADMIN))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _, token = api_token_create(user=user, now=timezone.now())
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     customers = max(orders // 10, 1)
     for lo in range(0, customers, batch):
         records = [{"external_id": f"api-{run}-{i}"} for i in range(lo, min(lo + batch, customers))]

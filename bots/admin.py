@@ -9,6 +9,7 @@ from django.utils import timezone
 from bots.models import AlertCard, ChatLink, LinkCode, QueueChat
 from bots.services import link_code_create
 from retention.paginators import LargeTableAdmin
+from retention.roles import ADMIN
 
 
 @admin.register(LinkCode)
@@ -19,7 +20,8 @@ class LinkCodeAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         codes = super().get_queryset(request).select_related("user")
-        return codes if request.user.is_superuser else codes.filter(user=request.user)
+        everyone = request.user.is_superuser or request.user.groups.filter(name=ADMIN).exists()
+        return codes if everyone else codes.filter(user=request.user)
 
     def save_model(self, request, obj, form, change) -> None:
         created = link_code_create(user=request.user, now=timezone.now())
@@ -51,3 +53,12 @@ class AlertCardAdmin(LargeTableAdmin):
     list_display = ("alert", "chat_id", "state", "sent_at", "attempts", "last_error")
     list_filter = ("state",)
     raw_id_fields = ("alert",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the card pusher's record of what it sent
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

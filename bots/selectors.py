@@ -19,10 +19,11 @@ User = get_user_model()
 
 
 def staff_for_chat(chat_id: int, platform: str = "telegram"):
-    """The active Agent or Admin linked to the chat, or None."""
+    """The active Agent or Admin linked to the chat, or None. Staff status is required as
+    in the admin and the API, so clearing it switches the account off everywhere."""
     link = ChatLink.objects.select_related("user").filter(platform=platform, chat_id=chat_id)
     link = link.first()
-    if link is None or not link.user.is_active:
+    if link is None or not (link.user.is_active and link.user.is_staff):
         return None
     user = link.user
     if user.is_superuser or user.groups.filter(name__in=[ADMIN, AGENT]).exists():

@@ -53,6 +53,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # versions come from training only
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A version is what training produced; "change" only allows promotion and rollback.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     @admin.display(description="Calibration by decile (holdout)")
     def calibration(self, obj: ModelVersion) -> str:
         rows = obj.metrics.get("calibration", [])
@@ -99,6 +106,12 @@ class ScoringRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(CustomerScore)
 class CustomerScoreAdmin(LargeTableAdmin):
@@ -110,4 +123,10 @@ class CustomerScoreAdmin(LargeTableAdmin):
     readonly_fields = [f.name for f in CustomerScore._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -2,15 +2,29 @@
 (with their measured outcome), offers, templates (with a rendered preview), the contact
 policy, and the alerts, interventions, outbox and audit log they produce.
 
-Bulk actions call the same services as the bot and the console.
+Alerts, interventions, messages, coupons and audit rows are records of what the services
+did: their forms are read-only for everyone, and every transition is an action calling the
+same service as the bot and the console, with its limits and audit rows.
+
+Staff accounts and API tokens are here too: only superusers grant superuser status or raw
+permissions, and a token is shown once when it is issued.
 """
 
 from __future__ import annotations
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from knox.models import AuthToken
+from rest_framework.authtoken.models import TokenProxy
 
+from customers.models import OfferType
 from ml.selectors import NotReady, latest_run, run_frame
 from retention import messages as texts
 from retention.models import (
@@ -28,14 +42,93 @@ from retention.models import (
     RuleCondition,
 )
 from retention.paginators import LargeTableAdmin
+from retention.roles import ADMIN, AGENT
 from retention.rules import InvalidCondition
-from retention.services.alerts import AlertClosed, alert_close, rule_matches
+from retention.services.alerts import AlertClosed, alert_assign, alert_close, rule_matches
 from retention.services.audit import Actor
-from retention.services.interventions import interventions_approve, interventions_dismiss
+from retention.services.interventions import (
+    AlreadyDecided,
+    OfferOutOfLimits,
+    intervention_edit,
+    interventions_approve,
+    interventions_dismiss,
+)
+from retention.services.outbox import outbox_retry
+from retention.services.tokens import api_token_create
+
+# Shown when a form offers more than can be listed on the confirmation page.
+_LISTED = 20
 
 
 def _actor(request) -> Actor:
     return Actor.agent(request.user, via="admin")
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """Rows only services write. The change form shows them read-only (a POST to it is
+    refused), nothing is added or deleted here, and "change" permission means being
+    allowed the actions, which call the services."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class LargeRecordAdmin(RecordAdmin, LargeTableAdmin):
+    pass
+
+
+def _ask(modeladmin, request, queryset, form_class, title: str):
+    """An action's intermediate page: returns the bound, valid form once the user has
+    applied it, else a response showing the form (again, with errors, if invalid)."""
+    if "apply" in request.POST:
+        form = form_class(request.POST)
+        if form.is_valid():
+            return form
+    else:
+        form = form_class()
+    objects = list(queryset[: _LISTED + 1])
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "form": form,
+        "objects": objects[:_LISTED],
+        "more": max(0, len(objects) - _LISTED),
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "action": request.POST["action"],
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/retention/action_form.html", context)
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea)
+
+
+class DismissForm(forms.Form):
+    reason = forms.CharField(max_length=200)
+
+
+class OfferForm(forms.Form):
+    offer_type = forms.ChoiceField(choices=OfferType.choices)
+    offer_value = forms.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, is_staff=True, groups__name__in=[ADMIN, AGENT])
+        .distinct()
+        .order_by("username"),
+        required=False,
+        empty_label="nobody: back to the alert's queue",
+    )
 
 
 class RuleConditionInline(admin.TabularInline):
@@ -65,7 +158,7 @@ class RiskRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(LargeTableAdmin):
+class AlertAdmin(LargeRecordAdmin):
     list_display = (
         "id",
         "customer",
@@ -84,25 +177,60 @@ class AlertAdmin(LargeTableAdmin):
     list_select_related = ("customer", "rule", "assigned_to")
     raw_id_fields = ("customer", "assigned_to", "won_back_order")
     search_fields = ("=customer__external_id", "=customer__email")
-    readonly_fields = ("reasons", "as_of", "raised_at", "probability", "value_at_risk", "tier")
-    actions = ["dismiss_selected"]
+    actions = ["assign_selected", "resolve_selected", "dismiss_selected"]
 
-    @admin.action(description="Dismiss selected alerts")
-    def dismiss_selected(self, request, queryset):
-        done = 0
+    def _close(self, request, queryset, *, dismiss: bool, title: str):
+        form = _ask(self, request, queryset, NoteForm, title)
+        if not isinstance(form, NoteForm):
+            return form
+        done, closed = 0, 0
         for pk in queryset.values_list("pk", flat=True):
             try:
                 alert_close(
                     alert_id=pk,
                     actor=_actor(request),
                     now=timezone.now(),
-                    dismiss=True,
-                    note="dismissed in the admin",
+                    dismiss=dismiss,
+                    note=form.cleaned_data["note"],
                 )
                 done += 1
             except AlertClosed:
-                pass
-        self.message_user(request, f"{done} alerts dismissed", messages.SUCCESS)
+                closed += 1
+        verb = "dismissed" if dismiss else "resolved"
+        self.message_user(
+            request, f"{done} alerts {verb}, {closed} were closed already", messages.SUCCESS
+        )
+        return None
+
+    @admin.action(description="Resolve selected alerts (handled)", permissions=["change"])
+    def resolve_selected(self, request, queryset):
+        return self._close(request, queryset, dismiss=False, title="Resolve alerts")
+
+    @admin.action(description="Dismiss selected alerts (nothing to do)", permissions=["change"])
+    def dismiss_selected(self, request, queryset):
+        return self._close(request, queryset, dismiss=True, title="Dismiss alerts")
+
+    @admin.action(description="Assign selected alerts", permissions=["change"])
+    def assign_selected(self, request, queryset):
+        form = _ask(self, request, queryset, AssignForm, "Assign alerts")
+        if not isinstance(form, AssignForm):
+            return form
+        done, closed = 0, 0
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                alert_assign(
+                    alert_id=pk,
+                    assignee=form.cleaned_data["assignee"],
+                    actor=_actor(request),
+                    now=timezone.now(),
+                )
+                done += 1
+            except AlertClosed:
+                closed += 1
+        self.message_user(
+            request, f"{done} alerts assigned, {closed} were closed already", messages.SUCCESS
+        )
+        return None
 
 
 @admin.register(Offer)
@@ -207,9 +335,15 @@ class AuditInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Intervention)
-class InterventionAdmin(LargeTableAdmin):
+class InterventionAdmin(LargeRecordAdmin):
     list_display = (
         "id",
         "customer",
@@ -226,11 +360,10 @@ class InterventionAdmin(LargeTableAdmin):
     list_select_related = ("customer", "campaign")
     raw_id_fields = ("customer", "alert", "converted_order", "decided_by")
     search_fields = ("=customer__external_id", "=customer__email")
-    readonly_fields = ("arm", "state", "block_reason", "probability", "value_at_risk")
     inlines = [AuditInline]
-    actions = ["approve_selected", "dismiss_selected"]
+    actions = ["approve_selected", "edit_offer", "dismiss_selected"]
 
-    @admin.action(description="Approve and send selected offers")
+    @admin.action(description="Approve and send selected offers", permissions=["change"])
     def approve_selected(self, request, queryset):
         counts = interventions_approve(
             ids=queryset.values_list("pk", flat=True), actor=_actor(request), now=timezone.now()
@@ -242,19 +375,45 @@ class InterventionAdmin(LargeTableAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="Dismiss selected offers")
+    @admin.action(description="Edit the offer, then approve and send", permissions=["change"])
+    def edit_offer(self, request, queryset):
+        form = _ask(self, request, queryset, OfferForm, "Edit the offer and send")
+        if not isinstance(form, OfferForm):
+            return form
+        done = 0
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                intervention_edit(
+                    intervention_id=pk,
+                    actor=_actor(request),
+                    now=timezone.now(),
+                    offer_type=form.cleaned_data["offer_type"],
+                    offer_value=form.cleaned_data["offer_value"],
+                )
+                done += 1
+            except (OfferOutOfLimits, AlreadyDecided) as refused:
+                self.message_user(request, f"Offer #{pk} not changed: {refused}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} offers changed and approved", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Dismiss selected offers", permissions=["change"])
     def dismiss_selected(self, request, queryset):
+        form = _ask(self, request, queryset, DismissForm, "Dismiss offers")
+        if not isinstance(form, DismissForm):
+            return form
         done = interventions_dismiss(
             ids=queryset.values_list("pk", flat=True),
             actor=_actor(request),
             now=timezone.now(),
-            reason="dismissed in the admin",
+            reason=form.cleaned_data["reason"],
         )
         self.message_user(request, f"{done} offers dismissed", messages.SUCCESS)
+        return None
 
 
 @admin.register(Coupon)
-class CouponAdmin(LargeTableAdmin):
+class CouponAdmin(LargeRecordAdmin):
     list_display = ("code", "customer", "offer_type", "value", "expires_at", "redeemed_at")
     list_filter = ("offer_type",)
     list_select_related = ("customer",)
@@ -263,7 +422,7 @@ class CouponAdmin(LargeTableAdmin):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(LargeTableAdmin):
+class OutboxMessageAdmin(LargeRecordAdmin):
     list_display = (
         "id",
         "channel",
@@ -277,11 +436,22 @@ class OutboxMessageAdmin(LargeTableAdmin):
     list_filter = ("state", "channel")
     raw_id_fields = ("intervention",)
     search_fields = ("=recipient", "=provider_message_id")
-    readonly_fields = ("idempotency_key",)
+    actions = ["retry_selected"]
+
+    @admin.action(description="Send selected failed messages again", permissions=["change"])
+    def retry_selected(self, request, queryset):
+        done = outbox_retry(
+            message_ids=queryset.values_list("pk", flat=True),
+            actor=_actor(request),
+            now=timezone.now(),
+        )
+        self.message_user(request, f"{done} failed messages queued again", messages.SUCCESS)
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LargeTableAdmin):
+class AuditEntryAdmin(LargeRecordAdmin):
+    """Append-only for everyone, superusers included: only the services write it."""
+
     list_display = (
         "at",
         "action",
@@ -297,8 +467,86 @@ class AuditEntryAdmin(LargeTableAdmin):
     list_select_related = ("actor",)
     raw_id_fields = ("actor", "intervention", "alert")
 
+
+# --- Staff accounts and API tokens ---------------------------------------------------------
+
+admin.site.unregister(User)
+admin.site.unregister(TokenProxy)  # DRF's plain-text tokens: no longer accepted by the API
+admin.site.unregister(AuthToken)  # knox's own admin takes any expiry and shows the digest
+
+
+@admin.register(User)
+class StaffAdmin(UserAdmin):
+    """Admins manage staff accounts and their roles (groups); superuser status and raw
+    permissions stay with superusers, and so do superusers' own accounts, or an Admin
+    could reset a superuser's password and become one."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return (*fields, "is_superuser", "user_permissions")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+class TokenForm(forms.ModelForm):
+    days = forms.IntegerField(
+        min_value=1, max_value=3650, help_text="The token stops working after this many days."
+    )
+
+    class Meta:
+        model = AuthToken
+        fields = ["user"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = settings.API_TOKEN_TTL_DAYS
+        self.fields["user"].queryset = User.objects.filter(is_active=True, is_staff=True)
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Issue (shown once), list and revoke (delete) API tokens; only a digest is stored."""
+
+    list_display = ("token_key", "user", "created", "expiry")
+    list_select_related = ("user",)
+    search_fields = ("=token_key", "user__username")
+    fields = ("user", "token_key", "created", "expiry")
+    readonly_fields = ("token_key", "created", "expiry")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = TokenForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("user", "days") if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    def save_model(self, request, obj, form, change) -> None:
+        # The form offers active staff only and at least one day, which is all the
+        # service would refuse.
+        created, token = api_token_create(
+            user=form.cleaned_data["user"], now=timezone.now(), days=form.cleaned_data["days"]
+        )
+        obj.pk, obj.token_key, obj.user = created.pk, created.token_key, created.user
+        self.message_user(
+            request,
+            f"API token for {created.user.get_username()}, valid until "
+            f"{created.expiry:%Y-%m-%d}. Copy it now, it is not shown again: {token}",
+            messages.WARNING,
+        )

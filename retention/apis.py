@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from retention.models import OutboxMessage
@@ -82,6 +83,10 @@ class DeliveryReceipts(APIView):
 
     permission_classes = [SignedByProvider]
     authentication_classes: list = []
+    # Providers post receipts in bursts from a few addresses: a rate of their own instead
+    # of the anonymous one.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "receipts"
 
     @extend_schema(request=ReceiptInput(many=True), responses={200: None})
     def post(self, request: Request) -> Response:

@@ -13,7 +13,9 @@ from retention.roles import ADMIN, AGENT
 
 
 def _in_groups(user, names: set[str]) -> bool:
-    if not (user and user.is_authenticated and user.is_active):
+    # Staff status is the switch that turns an account off without touching its groups,
+    # and it gates the admin too: an account without it reads nothing here either.
+    if not (user and user.is_authenticated and user.is_active and user.is_staff):
         return False
     return user.is_superuser or user.groups.filter(name__in=names).exists()
 

@@ -10,9 +10,20 @@ from __future__ import annotations
 ADMIN = "Admin"
 AGENT = "Agent"
 
-# Admins manage everything in the product's own apps plus staff accounts and schedules.
+# Admins manage everything in the product's own apps plus staff accounts, API tokens and
+# schedules. They see the groups but cannot change them: a group's permissions are the
+# role, and an Admin who could edit them could grant itself anything. (Nor may an Admin
+# set is_superuser or raw user permissions: see the user admin.) Tokens are issued and
+# revoked, never edited; login lockouts can be lifted by deleting the attempt.
 ADMIN_APPS = ("customers", "retention", "ml", "bots", "django_celery_beat")
-ADMIN_EXTRA = (("auth", "user"), ("auth", "group"), ("authtoken", "token"))
+ADMIN_EXTRA = {
+    ("auth", "user"): ("add", "change", "delete", "view"),
+    ("auth", "group"): ("view",),
+    ("knox", "authtoken"): ("add", "delete", "view"),
+    ("axes", "accessattempt"): ("delete", "view"),
+    ("axes", "accesslog"): ("view",),
+    ("axes", "accessfailurelog"): ("view",),
+}
 
 # Agents read shop data and scores, and work alerts and interventions; rules, campaigns,
 # offers and the contact policy stay with admins.
@@ -50,9 +61,11 @@ def sync_roles(apps, schema_editor=None) -> None:
     Permission = apps.get_model("auth", "Permission")
 
     admin_perms = Permission.objects.filter(content_type__app_label__in=ADMIN_APPS)
-    for app_label, model in ADMIN_EXTRA:
+    for (app_label, model), actions in ADMIN_EXTRA.items():
         admin_perms = admin_perms | Permission.objects.filter(
-            content_type__app_label=app_label, content_type__model=model
+            content_type__app_label=app_label,
+            content_type__model=model,
+            codename__in=[f"{action}_{model}" for action in actions],
         )
     admin, _ = Group.objects.get_or_create(name=ADMIN)
     admin.permissions.set(admin_perms)

@@ -3,13 +3,16 @@ at once instead of skipping, so a green run always means PostgreSQL and Redis we
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from retention.roles import ADMIN, AGENT
+from retention.services.tokens import api_token_create
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -23,6 +26,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"Redis at {broker} is not reachable: {exc}") from exc
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings) -> None:
+    """Rate-limit counters live in the shared cache (Redis in the suite) and outlive a
+    test; a key prefix per test keeps one test's requests from throttling the next."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, config in settings.CACHES.items()
+    }
+
+
+# Log test clients in with client.force_login: django-axes guards authentication and
+# refuses the plain client.login(), which passes no request.
 def _staff(username: str, group: str) -> User:
     user = User.objects.create_user(username=username, password="pw-for-tests", is_staff=True)
     user.groups.add(Group.objects.get(name=group))
@@ -41,7 +56,8 @@ def agent_user(db) -> User:
 
 def _token_client(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _, token = api_token_create(user=user, now=timezone.now())
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

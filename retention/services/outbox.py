@@ -234,3 +234,45 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def outbox_retry(*, message_ids, actor: Actor, now: dt.datetime) -> int:
+    """Queue failed messages again (an admin's decision after a provider outage, say):
+    attempts start over and the idempotency key stays, so a provider that did get an
+    earlier attempt can drop the repeat. Their failed interventions go back to queued, with
+    an audit row each. Messages in any other state are left alone. Returns how many."""
+    with transaction.atomic():
+        failed = list(
+            OutboxMessage.objects.select_for_update()
+            .filter(pk__in=list(message_ids), state=OutboxMessage.State.FAILED)
+            .values_list("pk", "intervention_id")
+        )
+        ids = [pk for pk, _ in failed]
+        OutboxMessage.objects.filter(pk__in=ids).update(
+            state=OutboxMessage.State.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            claimed_until=None,
+            last_error="",
+        )
+        requeued = Intervention.objects.filter(
+            pk__in=[iv for _, iv in failed], state=Intervention.State.FAILED
+        )
+        moved = list(requeued.values_list("pk", flat=True))
+        requeued.update(state=Intervention.State.QUEUED, updated_at=now)
+        AuditEntry.objects.bulk_create(
+            audit_entry(
+                actor=actor,
+                action="retried",
+                at=now,
+                intervention_id=pk,
+                from_state=Intervention.State.FAILED,
+                to_state=Intervention.State.QUEUED,
+            )
+            for pk in moved
+        )
+        if ids:
+            from retention.tasks import send_outbox_task
+
+            transaction.on_commit(lambda: send_outbox_task.delay(ids))
+    return len(ids)

@@ -15,7 +15,15 @@ def test_admins_approve_and_dismiss_offers_in_bulk_through_the_services(client, 
     client.force_login(admin_user)
     url = "/admin/retention/intervention/"
     client.post(url, {"action": "approve_selected", "_selected_action": proposed[:3]})
-    client.post(url, {"action": "dismiss_selected", "_selected_action": proposed[3:5]})
+    client.post(
+        url,
+        {
+            "action": "dismiss_selected",
+            "_selected_action": proposed[3:5],
+            "apply": "1",
+            "reason": "called already",
+        },
+    )
     states = dict(Intervention.objects.values_list("pk", "state"))
     assert [states[pk] for pk in proposed[:5]] == ["queued"] * 3 + ["dismissed"] * 2
     approved = Intervention.objects.get(pk=proposed[0])

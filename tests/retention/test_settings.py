@@ -77,3 +77,52 @@ def test_the_suite_runs_on_postgresql_and_redis():
     fallback to SQLite or the filesystem broker."""
     assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings.CELERY_BROKER_URL.startswith("redis://")
+
+
+def _setting(expression: str, env: dict[str, str], tmp_path) -> str:
+    result = _manage(
+        "shell",
+        "-c",
+        f"from django.conf import settings as s; print({expression})",
+        env={**PRODUCTION_ENV, "RETENTION_VAR_DIR": str(tmp_path), **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.smoke
+def test_hsts_preload_and_subdomains_are_off_unless_the_environment_opts_in(tmp_path):
+    expression = "s.SECURE_HSTS_PRELOAD, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_SECONDS"
+    assert _setting(expression, {}, tmp_path) == "False False 31536000"
+    opted_in = {"SECURE_HSTS_PRELOAD": "1", "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1"}
+    assert _setting(expression, opted_in, tmp_path) == "True True 31536000"
+
+
+@pytest.mark.smoke
+def test_the_forwarded_proto_header_is_trusted_only_behind_a_tls_proxy(tmp_path):
+    assert _setting("s.SECURE_PROXY_SSL_HEADER", {}, tmp_path) == "None"
+    behind = _setting("s.SECURE_PROXY_SSL_HEADER", {"BEHIND_TLS_PROXY": "1"}, tmp_path)
+    assert behind == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+@pytest.mark.smoke
+def test_the_deploy_check_stays_clean_behind_a_proxy_with_hsts_opted_in(tmp_path):
+    env = {
+        **PRODUCTION_ENV,
+        "RETENTION_VAR_DIR": str(tmp_path),
+        "BEHIND_TLS_PROXY": "1",
+        "SECURE_HSTS_PRELOAD": "1",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.smoke
+def test_rate_limits_share_one_cache_across_processes_when_redis_is_there(tmp_path):
+    expression = "s.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]"
+    redis = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/1"}
+    assert _setting(expression, redis, tmp_path) == "RedisCache"
+    own = {**redis, "CACHE_URL": "redis://127.0.0.1:6379/3"}
+    assert _setting("s.CACHES['default']['LOCATION']", own, tmp_path) == "redis://127.0.0.1:6379/3"
+    assert _setting(expression, {"CELERY_BROKER_URL": "filesystem://"}, tmp_path) == ("LocMemCache")
