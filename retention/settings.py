@@ -7,8 +7,8 @@ With nothing set the embedded default runs: SQLite and a filesystem Celery broke
 
 from __future__ import annotations
 
-import os
 import datetime as dt
+import os
 from pathlib import Path
 
 import dj_database_url
