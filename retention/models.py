@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from customers.models import Channel, Customer, OfferType, Order
 from ml.models import RiskTier
+from retention.offers import ValueRange, value_range
 from retention.rules import field_choices
 
 
@@ -298,6 +299,9 @@ class Campaign(models.Model):
     )
     max_percent_off = models.DecimalField(max_digits=5, decimal_places=2, default=20)
     max_fixed_amount = models.DecimalField(max_digits=10, decimal_places=2, default=20)
+    max_loyalty_points = models.PositiveIntegerField(
+        default=1000, help_text="The most bonus loyalty points one offer may give"
+    )
     starts_on = models.DateField()
     ends_on = models.DateField(null=True, blank=True)
     window_days = models.PositiveSmallIntegerField(
@@ -321,6 +325,15 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def value_range(self, offer_type: str) -> ValueRange | None:
+        """What an offer of ``offer_type`` may be worth in this campaign (None: no value)."""
+        return value_range(
+            offer_type,
+            max_percent_off=self.max_percent_off,
+            max_fixed_amount=self.max_fixed_amount,
+            max_loyalty_points=self.max_loyalty_points,
+        )
 
     def clean(self) -> None:
         unknown = sorted(set(self.channels or []) - set(Channel.values))
