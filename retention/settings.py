@@ -100,6 +100,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # Transactions take the write lock when they begin. A deferred one that read first
+        # and then writes cannot wait for a writer (that could deadlock), so SQLite fails it
+        # at once with "database is locked": two agents approving one offer gave the
+        # slower a 500 instead of "already decided".
+        "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

@@ -209,9 +209,12 @@ def _who(intervention: Intervention) -> str:
 
 
 def _undecided(intervention_id: int) -> Intervention:
+    # ``decided_by`` is not joined here: a row locked after waiting for another decision is
+    # re-read on PostgreSQL, but a joined row keeps the value from before the wait (no one),
+    # and the slower agent would be told the automatic approval decided.
     intervention = (
         Intervention.objects.select_for_update(of=("self",))
-        .select_related("decided_by", "campaign", "offer", "customer")
+        .select_related("campaign", "offer", "customer")
         .get(pk=intervention_id)
     )
     if intervention.state != Intervention.State.PROPOSED:
