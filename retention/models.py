@@ -7,6 +7,7 @@ intervention or alert writes an ``AuditEntry``, so "who did what, when" is alway
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -478,12 +479,13 @@ class AuditEntry(models.Model):
 
 
 def _coupon_code() -> str:
-    return uuid.uuid4().hex[:16].upper()
+    return secrets.token_hex(8).upper()
 
 
 class Coupon(models.Model):
-    """A single-use code bound to one customer. Codes carry 64 random bits, so they cannot
-    be guessed from one another."""
+    """A single-use code bound to one customer. Codes are 16 hex digits from the system's
+    secure random source, 64 random bits (a UUID's hex would carry a fixed version digit),
+    so they cannot be guessed from one another."""
 
     code = models.CharField(max_length=24, unique=True, default=_coupon_code)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="coupons")
