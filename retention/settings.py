@@ -180,6 +180,23 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# --- Cache: shared state of all processes (the bot's rate limits). Redis when the broker is
+# Redis, so every web worker and Celery worker counts against the same limits; process
+# memory on the embedded default, which runs in one process. ---
+CACHE_URL = env_str(
+    "CACHE_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "locmem://",
+)
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+elif CACHE_URL.startswith("locmem://"):
+    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be redis://, rediss:// or locmem://, got {CACHE_URL!r}"
+    )
+CACHES = {"default": {**_cache, "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "retention")}}
+
 # --- Telegram: the product runs without the bot when no token is set. ---
 TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN")
 TELEGRAM_WEBHOOK_SECRET = env_str("TELEGRAM_WEBHOOK_SECRET")
@@ -254,5 +271,7 @@ RECEIPTS_SECRET = env_str("RECEIPTS_SECRET")
 # Telegram's limits for a bot: about 30 messages a second overall, one a second per chat.
 TELEGRAM_MESSAGES_PER_SECOND = env_int("TELEGRAM_MESSAGES_PER_SECOND", 30)
 TELEGRAM_SECONDS_PER_CHAT = float(env_str("TELEGRAM_SECONDS_PER_CHAT", "1.0"))
-# Commands a chat may send per minute before the bot asks it to slow down.
+# Commands and text a chat may send per minute, and buttons it may tap, before the bot asks
+# it to slow down (counted in the cache, across processes).
 BOT_COMMANDS_PER_MINUTE = env_int("BOT_COMMANDS_PER_MINUTE", 20)
+BOT_BUTTONS_PER_MINUTE = env_int("BOT_BUTTONS_PER_MINUTE", 60)
