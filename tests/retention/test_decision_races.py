@@ -15,7 +15,7 @@ from retention.services.interventions import AlreadyDecided, intervention_approv
 from retention.services.pipeline import after_scoring
 from tests.retention.factories import NOW, campaign, customer, scored_run
 
-pytestmark = [pytest.mark.smoke, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.smoke, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 PAIRS = 10
 
