@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.core.cache import cache
 
 from bots import selectors
 from bots.cards import Button, Message, alert_card, customer_line
+from bots.limits import chat_over_limit
 from bots.models import ChatPrompt
 from bots.services import LinkRefused, chat_link, chat_unlink, prompt_close, prompt_open
 from customers.models import OfferType
@@ -45,9 +45,11 @@ HELP = (
     "/stats - today's alerts, approvals, sends and campaign results\n"
     "/unlink - stop receiving alerts in this chat"
 )
-SLOW_DOWN = "Too many commands: please wait a minute."
+SLOW_DOWN = "Too much at once from this chat: please wait a minute."
+ALERTS_USAGE = "Usage: /alerts, or /alerts PAGE such as /alerts 2"
 PAGE = 8
-AMOUNT_TYPES = {OfferType.PERCENT_OFF, OfferType.FIXED_AMOUNT, OfferType.LOYALTY_POINTS}
+# "12,5" is twelve and a half; "1,000" stays as sent, and is refused as no number.
+DECIMAL_COMMA = re.compile(r"^(\d+),(\d{1,2})$")
 DISMISS_REASONS = {
     "contacted": "already in contact with the customer",
     "complaint": "customer has an open complaint",
@@ -73,16 +75,19 @@ def _say(text: str, buttons=None) -> Reply:
     return Reply(message=Message(text, buttons or []))
 
 
-def _rate_limited(chat_id: int, now: dt.datetime) -> bool:
-    key = f"bot-commands:{chat_id}:{now:%Y%m%d%H%M}"
-    cache.add(key, 0, timeout=120)
-    return cache.incr(key) > settings.BOT_COMMANDS_PER_MINUTE
+def _too_many_messages(chat_id: int, now: dt.datetime) -> bool:
+    """Commands and text, linked chat or not, counted across every process."""
+    return chat_over_limit(
+        chat_id=chat_id, kind="messages", limit=settings.BOT_COMMANDS_PER_MINUTE, now=now
+    )
 
 
 # --- Linking ---------------------------------------------------------------------------
 
 
 def start(*, chat_id: int, code: str, now: dt.datetime) -> Reply:
+    if _too_many_messages(chat_id, now):
+        return _say(SLOW_DOWN)
     if not code:
         user = selectors.staff_for_chat(chat_id)
         return _say(f"Linked to {user.get_username()}.\n\n{HELP}" if user else HOW_TO_LINK)
@@ -97,6 +102,8 @@ def start(*, chat_id: int, code: str, now: dt.datetime) -> Reply:
 
 
 def unlink(*, chat_id: int, now: dt.datetime) -> Reply:
+    if _too_many_messages(chat_id, now):
+        return _say(SLOW_DOWN)
     if chat_unlink(chat_id=chat_id, now=now):
         return _say("Unlinked. This chat no longer receives alerts or acts for anyone.")
     return _say(HOW_TO_LINK)
@@ -106,18 +113,29 @@ def unlink(*, chat_id: int, now: dt.datetime) -> Reply:
 
 
 def command(*, chat_id: int, name: str, args: list[str], now: dt.datetime) -> Reply:
+    if _too_many_messages(chat_id, now):
+        return _say(SLOW_DOWN)
     user = selectors.staff_for_chat(chat_id)
     if user is None:
         return _say(HOW_TO_LINK)
-    if _rate_limited(chat_id, now):
-        return _say(SLOW_DOWN)
     if name == "alerts":
-        return _alerts_page(user, page=int(args[0]) if args and args[0].isdigit() else 1)
+        page = _page(args)
+        return _say(ALERTS_USAGE) if page is None else _alerts_page(user, page=page)
     if name == "customer":
         return _customer(" ".join(args))
     if name == "stats":
         return _stats(now)
     return _say(HELP)
+
+
+def _page(args: list[str]) -> int | None:
+    """The page /alerts asks for, 1 without an argument; None if it is no page number
+    (``str.isdigit`` alone would pass "²", which ``int`` refuses)."""
+    if not args:
+        return 1
+    if len(args) > 1 or not (args[0].isascii() and args[0].isdigit()) or int(args[0]) < 1:
+        return None
+    return int(args[0])
 
 
 def _alerts_page(user, page: int, edit: bool = False) -> Reply:
@@ -210,6 +228,10 @@ def _result(done: Intervention) -> Message:
 
 
 def button(*, chat_id: int, data: str, now: dt.datetime) -> Reply:
+    if chat_over_limit(
+        chat_id=chat_id, kind="buttons", limit=settings.BOT_BUTTONS_PER_MINUTE, now=now
+    ):
+        return Reply(notice=SLOW_DOWN)
     user = selectors.staff_for_chat(chat_id)
     if user is None:
         return Reply(notice=HOW_TO_LINK)
@@ -292,38 +314,35 @@ def _choose_type(intervention: Intervention) -> Reply:
 
 
 def _chosen_type(user, chat_id: int, intervention: Intervention, offer_type: str, now) -> Reply:
-    campaign = intervention.campaign
-    if offer_type in AMOUNT_TYPES:
-        prompt_open(
-            chat_id=chat_id,
-            kind=ChatPrompt.Kind.EDIT_AMOUNT,
-            intervention_id=intervention.pk,
-            offer_type=offer_type,
-            now=now,
-        )
-        limit = {
-            OfferType.PERCENT_OFF: f"percent, at most {campaign.max_percent_off:g}",
-            OfferType.FIXED_AMOUNT: f"amount, at most {campaign.max_fixed_amount:g}",
-            OfferType.LOYALTY_POINTS: "points",
-        }[OfferType(offer_type)]
-        return _say(f"Send the new value ({limit}).")
-    offer = campaign.offers.filter(offer_type=offer_type).first()
-    return _edit(user, chat_id, intervention, offer_type, offer.value if offer else 0, now)
+    allowed = intervention.campaign.value_range(offer_type)
+    if allowed is None:  # no value to ask for
+        return _edit(user, chat_id, intervention, offer_type, "", now)
+    prompt_open(
+        chat_id=chat_id,
+        kind=ChatPrompt.Kind.EDIT_AMOUNT,
+        intervention_id=intervention.pk,
+        offer_type=offer_type,
+        now=now,
+    )
+    return _say(f"Send the new value ({allowed}).")
 
 
-def _edit(user, chat_id, intervention, offer_type: str, value, now) -> Reply:
+def _edit(user, chat_id, intervention, offer_type: str, value: str, now) -> Reply:
+    """Edit through the service, which checks the value; a refused value leaves the
+    question open, so the agent just sends another."""
     try:
         done = intervention_edit(
             intervention_id=intervention.pk,
             actor=_actor(user, chat_id),
             now=now,
             offer_type=offer_type,
-            offer_value=Decimal(value),
+            offer_value=value,
         )
     except OfferOutOfLimits as refused:
-        return _say(f"Not allowed: {refused}. Send another value.")
+        asking = selectors.open_prompt(chat_id, now) is not None
+        return _say(f"Not allowed: {refused}." + (" Send another value." if asking else ""))
     prompt_close(chat_id=chat_id)
-    changed = f"Offer #{done.pk} changed to {offer_text(offer_type, Decimal(value))}"
+    changed = f"Offer #{done.pk} changed to {offer_text(offer_type, done.offer_value)}"
     return Reply(
         message=Message(f"{changed}: {done.get_state_display().lower()}."),
         notice=changed,
@@ -356,6 +375,8 @@ def _dismiss(user, chat_id: int, intervention: Intervention, reason: str, now) -
 
 
 def text(*, chat_id: int, body: str, now: dt.datetime) -> Reply:
+    if _too_many_messages(chat_id, now):
+        return _say(SLOW_DOWN)
     user = selectors.staff_for_chat(chat_id)
     if user is None:
         return _say(HOW_TO_LINK)
@@ -366,10 +387,7 @@ def text(*, chat_id: int, body: str, now: dt.datetime) -> Reply:
     try:
         if prompt.kind == ChatPrompt.Kind.DISMISS_REASON:
             return _dismiss(user, chat_id, intervention, body.strip()[:200], now)
-        try:
-            value = Decimal(body.strip().rstrip("%").replace(",", "."))
-        except InvalidOperation:
-            return _say("Please send a number, e.g. 15.")
+        value = DECIMAL_COMMA.sub(r"\1.\2", body.strip().removesuffix("%").strip())
         return _edit(user, chat_id, intervention, prompt.offer_type, value, now)
     except AlreadyDecided as decided:
         prompt_close(chat_id=chat_id)

@@ -11,12 +11,11 @@ from asgiref.sync import sync_to_async
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
-from telegram import Bot
 
 from bots import actions, selectors
 from bots.cards import Message
 from bots.services import card_failed, card_sent, cards_queue
-from bots.telegram import push, redraw
+from bots.telegram import paced_bot, push, redraw
 from retention.locks import job_lock
 
 BATCH = 300
@@ -45,7 +44,8 @@ async def _push_all() -> dict[str, int]:
     """Batch after batch with one bot connection, until no card is pending (alerts stored
     meanwhile are picked up by the next batch)."""
     totals = {"sent": 0, "failed": 0}
-    async with Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL) as bot:
+    bot = paced_bot(token=settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL)
+    async with bot:
         while batch := await sync_to_async(_next_batch)():
             results = await push(bot, batch)
             sent, failed = await sync_to_async(_record)(results)
@@ -78,7 +78,8 @@ def _posted(alert_ids: list[int]) -> list[tuple[int, int, Message]]:
 async def _redraw_all(alert_ids: list[int]) -> int:
     cards = await sync_to_async(_posted)(alert_ids)
     if cards:
-        async with Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL) as bot:
+        bot = paced_bot(token=settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL)
+        async with bot:
             await redraw(bot, cards)
     return len(cards)
 

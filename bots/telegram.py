@@ -1,14 +1,19 @@
 """The Telegram adapter: python-telegram-bot handlers that hand each update to
 ``bots.actions`` and show its reply, and the card pusher that respects Telegram's limits.
 
-Handlers reach the ORM only through ``bots.actions`` wrapped in ``sync_to_async``.
+Handlers reach the ORM only through ``bots.actions`` wrapped in ``sync_to_async``. Every
+message the bot sends, a reply from a webhook handler or a pushed card, takes its turn from
+one budget shared by all processes (:class:`SharedPace`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -18,19 +23,61 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BaseRateLimiter,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     MessageHandler,
     filters,
 )
 
-from bots import actions
+from bots import actions, limits
 from bots.cards import Message
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 3  # times one card waits out a "retry after" before it is left pending
+SOMETHING_WRONG = "Something went wrong, nothing was changed."
+REPLY_LOST = "Done, but the answer could not be shown here. /alerts shows where things stand."
+# Bot API methods that post or change a message in a chat, and so count against the bot's
+# overall rate; answering a button press or asking who the bot is does not.
+PACED_PREFIXES = ("send", "edit", "copy", "forward")
+
+
+class SharedPace(BaseRateLimiter[None]):
+    """python-telegram-bot's hook before every Bot API request: messages wait for a turn
+    within ``TELEGRAM_MESSAGES_PER_SECOND``, counted across all processes."""
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> Any:
+        if endpoint.startswith(PACED_PREFIXES):
+            await limits.pace(rate=settings.TELEGRAM_MESSAGES_PER_SECOND)
+        return await callback(*args, **kwargs)
+
+
+def paced_bot(*, token: str, base_url: str | None = None) -> ExtBot:
+    """A bot whose requests go through :class:`SharedPace` (the card pusher's)."""
+    return ExtBot(
+        token, base_url=base_url or "https://api.telegram.org/bot", rate_limiter=SharedPace()
+    )
+
+
+class ReplyNotShown(Exception):
+    """The action was done, but Telegram refused or lost the answer to it."""
 
 
 def keyboard(message: Message) -> InlineKeyboardMarkup | None:
@@ -48,6 +95,15 @@ def keyboard(message: Message) -> InlineKeyboardMarkup | None:
 
 
 async def _show(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: actions.Reply) -> None:
+    try:
+        await _show_reply(update, context, reply)
+    except TelegramError as exc:
+        raise ReplyNotShown(str(exc)) from exc
+
+
+async def _show_reply(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, reply: actions.Reply
+) -> None:
     query = update.callback_query
     pressed = None
     if query is not None:
@@ -117,8 +173,24 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _show(update, context, reply)
 
 
+async def failed(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An exception a handler raised: logged, and the chat is told, never left waiting."""
+    log.error("bot update failed: %r", context.error, exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    # An action that raised rolled its transaction back; one whose answer was lost is done.
+    told = REPLY_LOST if isinstance(context.error, ReplyNotShown) else SOMETHING_WRONG
+    if update.callback_query is not None:
+        with contextlib.suppress(TelegramError):  # already answered, or too old to answer
+            await update.callback_query.answer()
+    try:
+        await context.bot.send_message(update.effective_chat.id, told)
+    except TelegramError as exc:
+        log.warning("chat %s not told of the failure: %s", update.effective_chat.id, exc)
+
+
 def build_application(*, token: str, base_url: str | None = None) -> Application:
-    builder = ApplicationBuilder().token(token)
+    builder = ApplicationBuilder().token(token).rate_limiter(SharedPace())
     if base_url:
         builder = builder.base_url(base_url)
     application = builder.build()
@@ -127,42 +199,19 @@ def build_application(*, token: str, base_url: str | None = None) -> Application
     application.add_handler(CommandHandler(["alerts", "customer", "stats", "help"], command))
     application.add_handler(CallbackQueryHandler(button))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, text))
+    application.add_error_handler(failed)
     return application
 
 
 # --- Pushing cards ---------------------------------------------------------------------------
 
 
-class _Bucket:
-    """At most ``rate`` sends in any second across all chats: a token bucket holding one
-    second's worth, so a fresh batch goes out at once and a long one at ``rate``."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = rate
-        self.updated: float | None = None
-        self.lock = asyncio.Lock()
-
-    async def take(self) -> None:
-        async with self.lock:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
-            if self.updated is not None:
-                self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens < 1:
-                await asyncio.sleep((1 - self.tokens) / self.rate)
-                self.tokens, self.updated = 1.0, loop.time()
-            self.tokens -= 1
-
-
 def _seconds(retry_after: int | dt.timedelta) -> float:
     return retry_after.total_seconds() if isinstance(retry_after, dt.timedelta) else retry_after
 
 
-async def _send_card(bot: Bot, pace: _Bucket, chat_id: int, message: Message) -> int:
+async def _send_card(bot: Bot, chat_id: int, message: Message) -> int:
     for _ in range(MAX_RETRY_AFTER + 1):
-        await pace.take()
         try:
             sent = await bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
             return sent.message_id
@@ -173,18 +222,15 @@ async def _send_card(bot: Bot, pace: _Bucket, chat_id: int, message: Message) ->
 
 async def redraw(bot: Bot, cards: list[tuple[int, int, Message]]) -> None:
     """Edit posted ``(chat id, message id, message)`` cards in place, within the overall
-    rate; a card the chat no longer has is skipped."""
-    pace = _Bucket(settings.TELEGRAM_MESSAGES_PER_SECOND)
+    rate (``bot`` is a :func:`paced_bot`); a card the chat no longer has is skipped."""
     for chat_id, message_id, message in cards:
-        await pace.take()
         await _edit(bot, chat_id, message_id, message)
 
 
 async def push(bot: Bot, cards: list[tuple[int, int, Message]]) -> dict[int, int | str]:
     """Send ``(card id, chat id, message)`` cards: chats in parallel, each chat's cards a
-    second apart, everything within the overall rate. Returns card id → message id, or an
-    error text for cards the chat refused."""
-    pace = _Bucket(settings.TELEGRAM_MESSAGES_PER_SECOND)
+    second apart, everything within the overall rate (``bot`` is a :func:`paced_bot`).
+    Returns card id → message id, or an error text for cards the chat refused."""
     per_chat = settings.TELEGRAM_SECONDS_PER_CHAT
     by_chat: dict[int, list[tuple[int, Message]]] = {}
     for card_id, chat_id, message in cards:
@@ -199,7 +245,7 @@ async def push(bot: Bot, cards: list[tuple[int, int, Message]]) -> dict[int, int
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                results[card_id] = await _send_card(bot, pace, chat_id, message)
+                results[card_id] = await _send_card(bot, chat_id, message)
             except (Forbidden, BadRequest) as exc:  # bot blocked, chat gone: no retry helps
                 results[card_id] = f"{type(exc).__name__}: {exc.message}"
             except TelegramError as exc:  # network trouble: stays pending for the next run

@@ -13,10 +13,15 @@ from rest_framework.views import APIView
 
 from retention.models import OutboxMessage
 from retention.permissions import IsAdminRole, SignedByProvider
+from retention.services.audit import Actor
 from retention.services.coupons import CouponRefused, coupon_redeem
 from retention.services.outbox import RECEIPT_STATES, outbox_receipt
 
-_REFUSAL_STATUS = {"unknown": status.HTTP_404_NOT_FOUND, "used": status.HTTP_409_CONFLICT}
+_REFUSAL_STATUS = {
+    "unknown": status.HTTP_404_NOT_FOUND,
+    "used": status.HTTP_409_CONFLICT,
+    "order_has_coupon": status.HTTP_409_CONFLICT,
+}
 
 
 class RedeemInput(serializers.Serializer):
@@ -42,8 +47,9 @@ class RefusalSerializer(serializers.Serializer):
 
 class CouponRedeem(APIView):
     """Redeem a coupon for an order. Idempotent: the same code and order again returns the
-    same redemption; another order, another customer, an expired coupon or an order below
-    the minimum is refused with the reason."""
+    same redemption; another order, another customer, another customer's order, an order
+    that has a coupon already, an expired coupon or an order below the minimum is refused
+    with the reason. Every redemption is audited with the token's user."""
 
     permission_classes = [IsAdminRole]
 
@@ -60,7 +66,11 @@ class CouponRedeem(APIView):
         given = RedeemInput(data=request.data)
         given.is_valid(raise_exception=True)
         try:
-            coupon = coupon_redeem(**given.validated_data, now=timezone.now())
+            coupon = coupon_redeem(
+                **given.validated_data,
+                now=timezone.now(),
+                actor=Actor.agent(request.user, via="api"),
+            )
         except CouponRefused as refused:
             return Response(
                 {"error": refused.code, "detail": refused.message},

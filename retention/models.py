@@ -7,6 +7,7 @@ intervention or alert writes an ``AuditEntry``, so "who did what, when" is alway
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db.models import Q
 
 from customers.models import Channel, Customer, OfferType, Order
 from ml.models import RiskTier
+from retention.offers import ValueRange, value_range
 from retention.rules import field_choices
 
 
@@ -298,6 +300,9 @@ class Campaign(models.Model):
     )
     max_percent_off = models.DecimalField(max_digits=5, decimal_places=2, default=20)
     max_fixed_amount = models.DecimalField(max_digits=10, decimal_places=2, default=20)
+    max_loyalty_points = models.PositiveIntegerField(
+        default=1000, help_text="The most bonus loyalty points one offer may give"
+    )
     starts_on = models.DateField()
     ends_on = models.DateField(null=True, blank=True)
     window_days = models.PositiveSmallIntegerField(
@@ -321,6 +326,15 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def value_range(self, offer_type: str) -> ValueRange | None:
+        """What an offer of ``offer_type`` may be worth in this campaign (None: no value)."""
+        return value_range(
+            offer_type,
+            max_percent_off=self.max_percent_off,
+            max_fixed_amount=self.max_fixed_amount,
+            max_loyalty_points=self.max_loyalty_points,
+        )
 
     def clean(self) -> None:
         unknown = sorted(set(self.channels or []) - set(Channel.values))
@@ -465,12 +479,13 @@ class AuditEntry(models.Model):
 
 
 def _coupon_code() -> str:
-    return uuid.uuid4().hex[:16].upper()
+    return secrets.token_hex(8).upper()
 
 
 class Coupon(models.Model):
-    """A single-use code bound to one customer. Codes carry 64 random bits, so they cannot
-    be guessed from one another."""
+    """A single-use code bound to one customer. Codes are 16 hex digits from the system's
+    secure random source, 64 random bits (a UUID's hex would carry a fixed version digit),
+    so they cannot be guessed from one another."""
 
     code = models.CharField(max_length=24, unique=True, default=_coupon_code)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="coupons")

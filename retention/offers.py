@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -42,15 +42,78 @@ class OfferOption:
         )
 
 
+PERCENT_RANGE = (
+    "the percentage off must be a number above 0 and at most {limit}, with at most two decimals"
+)
+AMOUNT_RANGE = (
+    "the amount off must be a number above 0 and at most {limit}, with at most two decimals"
+)
+POINTS_RANGE = "the loyalty points must be a whole number from 1 to {limit}"
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """The values an offer of one kind may carry in one campaign: above 0, at most
+    ``limit``, in steps of ``step`` (a cent, or one point). Its text names the range, so a
+    refusal tells the agent what to send instead."""
+
+    text: str
+    limit: Decimal
+    step: Decimal
+
+    def __str__(self) -> str:
+        return self.text.format(limit=f"{self.limit.normalize():f}")
+
+    def parse(self, raw: object) -> Decimal:
+        """``raw`` (text from a chat or a form, or a number) as a value in the range, or
+        ValueError naming the range. NaN, infinities and sub-cent values are refused
+        rather than stored rounded, and nothing raw is compared before it is a finite
+        Decimal (comparing NaN raises)."""
+        try:
+            value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
+        except (InvalidOperation, ValueError):
+            raise ValueError(str(self)) from None
+        if not value.is_finite() or not 0 < value <= self.limit or value % self.step:
+            raise ValueError(str(self))
+        return value.quantize(self.step)
+
+
+def value_range(
+    offer_type: str, *, max_percent_off: Decimal, max_fixed_amount: Decimal, max_loyalty_points: int
+) -> ValueRange | None:
+    """What a campaign allows an offer of ``offer_type`` to be worth; None for kinds that
+    carry no value (free shipping, product picks)."""
+    match offer_type:
+        case OfferType.PERCENT_OFF:
+            return ValueRange(PERCENT_RANGE, min(Decimal(max_percent_off), Decimal(100)), CENT)
+        case OfferType.FIXED_AMOUNT:
+            return ValueRange(AMOUNT_RANGE, Decimal(max_fixed_amount), CENT)
+        case OfferType.LOYALTY_POINTS:
+            return ValueRange(POINTS_RANGE, Decimal(max_loyalty_points), Decimal(1))
+    return None
+
+
 def within_limits(
-    options: Sequence[OfferOption], *, max_percent_off: Decimal, max_fixed_amount: Decimal
+    options: Sequence[OfferOption],
+    *,
+    max_percent_off: Decimal,
+    max_fixed_amount: Decimal,
+    max_loyalty_points: int,
 ) -> list[OfferOption]:
-    return [
-        o
-        for o in options
-        if not (o.offer_type == OfferType.PERCENT_OFF and o.value > float(max_percent_off))
-        and not (o.offer_type == OfferType.FIXED_AMOUNT and o.value > float(max_fixed_amount))
-    ]
+    """The options a campaign's limits allow, so proposals never exceed what an agent
+    could have set by hand."""
+    allowed = []
+    for option in options:
+        limits = value_range(
+            option.offer_type,
+            max_percent_off=max_percent_off,
+            max_fixed_amount=max_fixed_amount,
+            max_loyalty_points=max_loyalty_points,
+        )
+        if limits is None or option.value <= float(limits.limit):
+            allowed.append(option)
+    return allowed
 
 
 def face_cost(option: OfferOption, order_value: np.ndarray) -> np.ndarray:

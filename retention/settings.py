@@ -117,6 +117,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # Transactions take the write lock when they begin. A deferred one that read first
+        # and then writes cannot wait for a writer (that could deadlock), so SQLite fails it
+        # at once with "database is locked": two agents approving one offer gave the
+        # slower a 500 instead of "already decided".
+        "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -189,6 +194,23 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Cache: shared state of all processes (the bot's rate limits). Redis when the broker is
+# Redis, so every web worker and Celery worker counts against the same limits; process
+# memory on the embedded default, which runs in one process. ---
+CACHE_URL = env_str(
+    "CACHE_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "locmem://",
+)
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+elif CACHE_URL.startswith("locmem://"):
+    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be redis://, rediss:// or locmem://, got {CACHE_URL!r}"
+    )
+CACHES = {"default": {**_cache, "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "retention")}}
 
 # --- Telegram: the product runs without the bot when no token is set. ---
 TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN")
@@ -264,24 +286,13 @@ RECEIPTS_SECRET = env_str("RECEIPTS_SECRET")
 # Telegram's limits for a bot: about 30 messages a second overall, one a second per chat.
 TELEGRAM_MESSAGES_PER_SECOND = env_int("TELEGRAM_MESSAGES_PER_SECOND", 30)
 TELEGRAM_SECONDS_PER_CHAT = float(env_str("TELEGRAM_SECONDS_PER_CHAT", "1.0"))
-# Commands a chat may send per minute before the bot asks it to slow down.
+# Commands and text a chat may send per minute, and buttons it may tap, before the bot asks
+# it to slow down (counted in the cache, across processes).
 BOT_COMMANDS_PER_MINUTE = env_int("BOT_COMMANDS_PER_MINUTE", 20)
 
 
 # --- Access: API tokens, login lockout, API rates, the shared cache, TLS proxy and HSTS. ---
 # Kept in one block: roles and throttles read these, and each has an environment override.
-
-# A process cache would let every web worker count its own requests, so rate limits (API
-# throttles, the bot's command limit) live in Redis whenever there is one.
-_CACHE_URL = env_str(
-    "CACHE_URL",
-    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "locmem://",
-)
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
-    if _CACHE_URL.startswith(("redis://", "rediss://"))
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-}
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored, and each token expires.
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)
@@ -333,3 +344,5 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "receipts": env_str("API_RATE_RECEIPTS", "6000/minute"),
 }
 REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+
+BOT_BUTTONS_PER_MINUTE = env_int("BOT_BUTTONS_PER_MINUTE", 60)

@@ -6,6 +6,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 # A developer's local `.env` (written by `make demo`) must not change what tests see.
 os.environ["RETENTION_ENV_FILE"] = ""
@@ -22,6 +23,13 @@ CSRF_COOKIE_SECURE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = tempfile.mkdtemp(prefix="retention-test-media-")
+
+# SQLite tests run on a file, as the product does: an in-memory database shares one cache
+# between connections and locks differently, so concurrency there would prove nothing.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.mkdtemp(prefix="retention-test-db-")) / "test.sqlite3")
+    }
 
 # Task tests wait for results of a real worker.
 if CELERY_BROKER_URL.startswith("redis://"):  # noqa: F405

@@ -31,7 +31,6 @@ from retention.selectors import (
 from retention.services.audit import RULE, Actor, audit_bulk, audit_entry, audit_record
 
 ALREADY_DECIDED = "already {state} by {who} at {at:%Y-%m-%d %H:%M}"
-OUT_OF_LIMITS = "{what} must be at most {limit} in this campaign"
 NOT_AN_OPTION = "{offer_type} is not one of this campaign's offers"
 _BATCH = 2000
 
@@ -41,7 +40,7 @@ class AlreadyDecided(Exception):
 
 
 class OfferOutOfLimits(ValueError):
-    """An edited offer is not allowed by the campaign."""
+    """An edited offer is not allowed by the campaign; the message names what is."""
 
 
 # --- Proposing, in bulk after a scoring run ----------------------------------------------
@@ -91,6 +90,7 @@ def _propose(campaign: Campaign, frame: pd.DataFrame, run: ScoringRun, now) -> P
         [OfferOption.of(o) for o in campaign.offers.all() if o.is_active],
         max_percent_off=campaign.max_percent_off,
         max_fixed_amount=campaign.max_fixed_amount,
+        max_loyalty_points=campaign.max_loyalty_points,
     )
     targets = _targets(campaign, frame)
     if targets.empty or not options:
@@ -209,9 +209,12 @@ def _who(intervention: Intervention) -> str:
 
 
 def _undecided(intervention_id: int) -> Intervention:
+    # ``decided_by`` is not joined here: a row locked after waiting for another decision is
+    # re-read on PostgreSQL, but a joined row keeps the value from before the wait (no one),
+    # and the slower agent would be told the automatic approval decided.
     intervention = (
         Intervention.objects.select_for_update(of=("self",))
-        .select_related("decided_by", "campaign", "offer", "customer")
+        .select_related("campaign", "offer", "customer")
         .get(pk=intervention_id)
     )
     if intervention.state != Intervention.State.PROPOSED:
@@ -241,15 +244,21 @@ def intervention_edit(
     actor: Actor,
     now: dt.datetime,
     offer_type: str,
-    offer_value: Decimal,
+    offer_value: Decimal | str | int,
 ) -> Intervention:
-    """Change the offer within the campaign's limits, then approve and queue it."""
+    """Change the offer within the campaign's limits, then approve and queue it.
+
+    This is the one place the limits are checked, whoever edits (bot, admin, console), so
+    ``offer_value`` is taken as given, even as text: anything outside the campaign's range
+    raises :class:`OfferOutOfLimits` naming the range, and kinds without a value (free
+    shipping, product picks) keep their offer's value whatever was sent.
+    """
     with transaction.atomic():
         intervention = _undecided(intervention_id)
-        offer = _allowed_offer(intervention.campaign, offer_type, Decimal(offer_value))
+        offer, value = _allowed_offer(intervention.campaign, offer_type, offer_value)
         before = (intervention.offer_type, str(intervention.offer_value))
         intervention.offer, intervention.offer_type = offer, offer_type
-        intervention.offer_value = Decimal(offer_value)
+        intervention.offer_value = value
         audit_record(
             actor=actor,
             action="edited",
@@ -257,28 +266,24 @@ def intervention_edit(
             intervention=intervention,
             from_state=intervention.state,
             to_state=Intervention.State.EDITED,
-            detail={"from": before, "to": [offer_type, str(offer_value)]},
+            detail={"from": before, "to": [offer_type, str(value)]},
         )
         _decide([intervention], Intervention.State.EDITED, actor, now, audit=False)
     intervention.refresh_from_db()
     return intervention
 
 
-def _allowed_offer(campaign: Campaign, offer_type: str, value: Decimal) -> Offer:
+def _allowed_offer(campaign: Campaign, offer_type: str, raw: object) -> tuple[Offer, Decimal]:
     offer = campaign.offers.filter(offer_type=offer_type, is_active=True).first()
     if offer is None:
         raise OfferOutOfLimits(NOT_AN_OPTION.format(offer_type=offer_type))
-    limits = {
-        OfferType.PERCENT_OFF: ("the percentage off", campaign.max_percent_off),
-        OfferType.FIXED_AMOUNT: ("the amount off", campaign.max_fixed_amount),
-    }
-    if value < 0:
-        raise OfferOutOfLimits("the offer's value cannot be negative")
-    if offer_type in limits:
-        what, limit = limits[offer_type]
-        if value > limit or value == 0:
-            raise OfferOutOfLimits(OUT_OF_LIMITS.format(what=what, limit=limit))
-    return offer
+    allowed = campaign.value_range(offer_type)
+    if allowed is None:
+        return offer, offer.value
+    try:
+        return offer, allowed.parse(raw)
+    except ValueError as refused:
+        raise OfferOutOfLimits(str(refused)) from None
 
 
 def intervention_dismiss(

@@ -27,6 +27,7 @@ class FakeBotApi(LocalJsonServer):
         super().__init__()
         self.calls: list[tuple[str, dict, float]] = []  # method, parameters, monotonic time
         self.throttle_next = 0  # how many sendMessage calls answer 429
+        self.refuse_next = 0  # how many sendMessage calls answer 400, as for a bad message
         self.retry_after = 1
         self._lock = threading.Lock()
         self._message_id = 1000
@@ -50,6 +51,13 @@ class FakeBotApi(LocalJsonServer):
                     "error_code": 429,
                     "description": f"Too Many Requests: retry after {self.retry_after}",
                     "parameters": {"retry_after": self.retry_after},
+                }
+            if method == "sendMessage" and self.refuse_next > 0:
+                self.refuse_next -= 1
+                return 400, {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: message text is empty",
                 }
             if method == "getMe":
                 return 200, {

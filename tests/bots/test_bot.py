@@ -3,26 +3,38 @@ decisions, linking, refusals, the webhook's secret, and Telegram's rate limits."
 
 import datetime as dt
 import itertools
+import os
+import subprocess
+import sys
 import time
+import uuid
+from decimal import Decimal
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
+from django.db import connection
 from django.utils import timezone
 
 from bots import runner
-from bots.actions import HOW_TO_LINK
+from bots.actions import ALERTS_USAGE, HOW_TO_LINK, SLOW_DOWN
 from bots.models import ESCALATION_QUEUE, AlertCard, ChatLink, LinkCode, QueueChat
 from bots.services import CODE_EXPIRED, CODE_USED, link_code_create
 from bots.tasks import push_pending_cards
+from bots.telegram import REPLY_LOST, SOMETHING_WRONG
 from customers.privacy import customer_erase
 from retention.models import (
     Alert,
     AuditEntry,
+    Campaign,
     ContactPolicy,
+    Coupon,
     Intervention,
+    Offer,
     OutboxMessage,
     RiskRule,
 )
+from retention.offers import PERCENT_RANGE, POINTS_RANGE
 from retention.services.alerts import alerts_escalate
 from retention.services.pipeline import after_scoring
 from tests.bots.fake_bot_api import TOKEN, FakeBotApi, button_update, message_update
@@ -37,6 +49,10 @@ SECRET = "webhook-secret-for-tests"
 @pytest.fixture
 def telegram(settings):
     settings.TELEGRAM_SECONDS_PER_CHAT = 0.01  # the pacing test below restores Telegram's 1 s
+    # Rate-limit counters live in a cache shared by every process: each test gets its own.
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
     with FakeBotApi() as api:
         settings.TELEGRAM_BOT_TOKEN = TOKEN
         settings.TELEGRAM_API_BASE_URL = api.base_url
@@ -308,3 +324,135 @@ def test_an_erasure_redraws_the_customers_posted_cards_without_their_contact(
     text = edits()[-1]["text"]
     assert person.external_id in text and "Alert dismissed" in text
     assert "***" not in text and person.name.split()[0] not in text
+
+
+def test_it_answers_every_bad_offer_value_with_the_allowed_range_and_keeps_asking(
+    telegram, client, agent_user, alerted
+):
+    link(client, agent_user)
+    Campaign.objects.get().offers.add(Offer.objects.get(offer_type="loyalty_points"))
+    after_scoring(run=alerted, now=NOW)
+    offer = Intervention.objects.filter(state="proposed").first()
+    send(client, button_update(AGENT_CHAT, f"iv:type:{offer.pk}:loyalty_points"))
+    points = POINTS_RANGE.format(limit=1000)
+    assert points in telegram.sent()[-1]["text"]
+    for value in ["99999999", "NaN", "Infinity", "1e9", "-5", "12.5", "lots"]:
+        assert send(client, message_update(AGENT_CHAT, value)).status_code == 200
+        assert telegram.sent()[-1]["text"] == f"Not allowed: {points}. Send another value."
+    send(client, button_update(AGENT_CHAT, f"iv:type:{offer.pk}:percent_off"))
+    for value in ["0.001", "nan", "20.5%"]:
+        send(client, message_update(AGENT_CHAT, value))
+        assert PERCENT_RANGE.format(limit=20) in telegram.sent()[-1]["text"]
+    offer.refresh_from_db()
+    assert offer.state == "proposed" and not Coupon.objects.exists()
+    send(client, message_update(AGENT_CHAT, "12,5%"))
+    offer.refresh_from_db()
+    assert offer.offer_value == Decimal("12.5") and offer.state in ("queued", "blocked")
+
+
+def test_a_failing_handler_tells_the_chat_that_nothing_was_changed(
+    telegram, client, agent_user, caplog
+):
+    link(client, agent_user)
+    # PostgreSQL refuses text with a NUL byte: the lookup raises inside the handler.
+    assert send(client, message_update(AGENT_CHAT, "/customer a\x00b")).status_code == 200
+    assert telegram.sent()[-1]["text"] == SOMETHING_WRONG
+    assert "bot update failed" in caplog.text and "NUL" in caplog.text
+
+
+def test_an_answer_telegram_refuses_is_followed_by_a_note_that_the_action_was_done(
+    telegram, client, agent_user, caplog
+):
+    link(client, agent_user)
+    telegram.refuse_next = 1  # Telegram refuses the answer to the next command
+    assert send(client, message_update(AGENT_CHAT, "/stats")).status_code == 200
+    assert telegram.sent()[-1]["text"] == REPLY_LOST
+    assert "ReplyNotShown('Message text is empty')" in caplog.text
+
+
+def test_bad_command_arguments_get_the_commands_usage(telegram, client, agent_user, alerted):
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    for text in ["/alerts ²", "/alerts two", "/alerts -1"]:
+        assert send(client, message_update(AGENT_CHAT, text)).status_code == 200
+        assert telegram.sent()[-1]["text"] == ALERTS_USAGE
+    send(client, message_update(AGENT_CHAT, "/alerts 2"))
+    assert telegram.sent()[-1]["text"].startswith("Open alerts 9-10 of 10")
+
+
+def away_from_a_minute_boundary(margin: float) -> None:
+    """Rate limits count per clock minute: start a test that must stay in one minute early
+    enough in it."""
+    left = 60 - timezone.now().timestamp() % 60
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
+def test_buttons_and_text_count_against_the_chats_rate_limit(
+    telegram, client, agent_user, alerted, settings
+):
+    settings.BOT_COMMANDS_PER_MINUTE, settings.BOT_BUTTONS_PER_MINUTE = 3, 2
+    after_scoring(run=alerted, now=NOW)
+    offer = Intervention.objects.filter(state="proposed").first()
+    away_from_a_minute_boundary(15)
+    link(client, agent_user)  # /start is the chat's first message of the minute
+    for _ in range(2):
+        send(client, button_update(AGENT_CHAT, f"al:show:{offer.alert_id}"))
+    send(client, button_update(AGENT_CHAT, f"iv:approve:{offer.pk}"))
+    assert telegram.sent("answerCallbackQuery")[-1]["text"] == SLOW_DOWN
+    offer.refresh_from_db()
+    assert offer.state == "proposed"
+    for text in ["hello", "/help", "hello again"]:  # with /start, one too many
+        send(client, message_update(AGENT_CHAT, text))
+    assert telegram.sent()[-1]["text"] == SLOW_DOWN
+
+
+def test_the_command_limit_is_shared_by_every_process(telegram, client, agent_user, settings):
+    """Another web process (a real one: its own interpreter) uses up the chat's commands;
+    this process must then refuse the next one."""
+    settings.BOT_COMMANDS_PER_MINUTE = 3
+    away_from_a_minute_boundary(30)
+    link(client, agent_user)  # the first of three
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        "BOT_COMMANDS_PER_MINUTE": "3",
+    }
+    script = (
+        "import sys, django; django.setup()\n"
+        "from django.utils import timezone\n"
+        "from bots import actions\n"
+        "for _ in range(2):\n"
+        "    chat, now = int(sys.argv[1]), timezone.now()\n"
+        "    r = actions.command(chat_id=chat, name='help', args=[], now=now)\n"
+        "    print(r.message.text.splitlines()[0])\n"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", script, str(AGENT_CHAT)],
+        env=env,
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert other.stdout.count("Alert cards arrive here") == 2, other.stderr
+    send(client, message_update(AGENT_CHAT, "/help"))
+    assert telegram.sent()[-1]["text"] == SLOW_DOWN
+
+
+def test_replies_and_pushed_cards_share_one_pace(telegram, client, agent_user, alerted, settings):
+    settings.TELEGRAM_MESSAGES_PER_SECOND = 1
+    link(client, agent_user)
+    after_scoring(run=alerted, now=NOW)
+    Alert.objects.exclude(pk=Alert.objects.order_by("pk").first().pk).delete()
+    before = len(telegram.calls)
+    send(client, message_update(AGENT_CHAT, "/help"))
+    send(client, message_update(AGENT_CHAT, "/help"))
+    assert push_pending_cards() == {"sent": 1, "failed": 0}
+    times = [t for m, _, t in telegram.calls[before:] if m == "sendMessage"]
+    assert len(times) == 3 and times[-1] - times[0] > 0.9

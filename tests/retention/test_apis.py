@@ -6,8 +6,15 @@ from decimal import Decimal
 import pytest
 
 from retention.channels.webhook import signature
-from retention.models import Coupon
-from retention.services.coupons import BELOW_MINIMUM, NOT_YOURS, UNKNOWN, USED
+from retention.models import AuditEntry, Coupon, _coupon_code
+from retention.services.coupons import (
+    BELOW_MINIMUM,
+    NOT_YOURS,
+    ORDER_HAS_COUPON,
+    OTHER_CUSTOMERS_ORDER,
+    UNKNOWN,
+    USED,
+)
 from tests.ml.history import order
 from tests.retention.factories import campaign, customer, outbox_sms
 
@@ -75,6 +82,59 @@ def test_bad_coupon_codes_and_misuse_are_refused_clearly(admin_api, coupon):
     coupon.save()
     expired = redeem(admin_api, code=coupon.code, customer="anna", order="o-3", order_total="50")
     assert expired.status_code == 400 and "expired on 2020-01-01" in expired.json()["detail"]
+
+
+def test_it_refuses_a_second_coupon_for_an_order_that_has_one_naming_the_order(admin_api, coupon):
+    second = Coupon.objects.create(
+        customer=coupon.customer,
+        offer_type="fixed_amount",
+        value=Decimal("5"),
+        expires_at=dt.datetime(2099, 1, 1, tzinfo=dt.UTC),
+    )
+    placed = order(coupon.customer, "2026-07-02", "55")
+    first = redeem(
+        admin_api, code=coupon.code, customer="anna", order=placed.external_id, order_total="55"
+    )
+    assert first.status_code == 200
+    again = redeem(
+        admin_api, code=second.code, customer="anna", order=placed.external_id, order_total="55"
+    )
+    assert again.status_code == 409
+    assert again.json()["detail"] == ORDER_HAS_COUPON.format(order=placed.external_id)
+    second.refresh_from_db()
+    assert second.redeemed_at is None and second.order is None
+
+
+def test_it_refuses_a_coupon_for_another_customers_order_naming_both(admin_api, coupon):
+    bobs = order(customer("bob"), "2026-07-02", "55")
+    response = redeem(
+        admin_api, code=coupon.code, customer="anna", order=bobs.external_id, order_total="55"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == OTHER_CUSTOMERS_ORDER.format(
+        order=bobs.external_id, owner="bob", customer="anna"
+    )
+    coupon.refresh_from_db()
+    assert coupon.redeemed_at is None and coupon.order is None
+
+
+def test_a_redemption_is_audited_once_with_who_redeemed_it(admin_api, admin_user, coupon):
+    placed = order(coupon.customer, "2026-07-02", "55")
+    for _ in range(2):  # the replay is the same redemption, not a second one
+        response = redeem(
+            admin_api, code=coupon.code, customer="anna", order=placed.external_id, order_total="55"
+        )
+        assert response.status_code == 200
+    entry = AuditEntry.objects.get(action="coupon_redeemed")
+    assert (entry.actor, entry.via) == (admin_user, "api")
+    assert entry.detail == {"coupon": coupon.pk, "order": placed.external_id, "discount": "10.00"}
+
+
+def test_coupon_codes_carry_sixty_four_random_bits():
+    codes = [_coupon_code() for _ in range(400)]
+    assert all(len(c) == 16 and int(c, 16) >= 0 for c in codes)
+    # Every one of the 16 hex digits varies (a UUID's version digit would not).
+    assert all(len({c[i] for c in codes}) > 8 for i in range(16))
 
 
 def test_agents_cannot_redeem_coupons(agent_api, coupon):

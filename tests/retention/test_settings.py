@@ -119,10 +119,28 @@ def test_the_deploy_check_stays_clean_behind_a_proxy_with_hsts_opted_in(tmp_path
 
 
 @pytest.mark.smoke
-def test_rate_limits_share_one_cache_across_processes_when_redis_is_there(tmp_path):
-    expression = "s.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]"
-    redis = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/1"}
-    assert _setting(expression, redis, tmp_path) == "RedisCache"
-    own = {**redis, "CACHE_URL": "redis://127.0.0.1:6379/3"}
-    assert _setting("s.CACHES['default']['LOCATION']", own, tmp_path) == "redis://127.0.0.1:6379/3"
-    assert _setting(expression, {"CELERY_BROKER_URL": "filesystem://"}, tmp_path) == ("LocMemCache")
+def test_the_cache_is_the_redis_broker_or_else_process_memory(tmp_path, monkeypatch):
+    """The bot's rate limits hold across processes only if the cache is shared: Redis
+    whenever the broker is Redis, unless CACHE_URL says otherwise."""
+    monkeypatch.delenv("CACHE_URL", raising=False)
+    show = "from django.conf import settings as s; c = s.CACHES['default']; " + (
+        "print(c['BACKEND'].rsplit('.', 1)[1], c.get('LOCATION', '-'))"
+    )
+    env = {"DEBUG": "1", "RETENTION_VAR_DIR": str(tmp_path)}
+    cases = [
+        (
+            {"CELERY_BROKER_URL": "redis://cache-host:6379/3"},
+            "RedisCache redis://cache-host:6379/3",
+        ),
+        ({"CELERY_BROKER_URL": "filesystem://"}, "LocMemCache -"),
+        (
+            {"CELERY_BROKER_URL": "filesystem://", "CACHE_URL": "redis://other:6379/1"},
+            "RedisCache redis://other:6379/1",
+        ),
+    ]
+    for given, expected in cases:
+        result = _manage("shell", "-c", show, env={**env, **given})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith(expected)
+    wrong = _manage("check", env={**env, "CACHE_URL": "memcached://x"})
+    assert wrong.returncode != 0 and "CACHE_URL must be" in wrong.stderr

@@ -3,12 +3,14 @@ the worker-backed paths are in test_sending.py and test_pipeline_task.py)."""
 
 import datetime as dt
 import json
+import re
 
 import numpy as np
 import pytest
 
 from customers.models import Event, Product
 from retention.models import Alert, AuditEntry, Coupon, Intervention, Offer, OutboxMessage
+from retention.offers import AMOUNT_RANGE, PERCENT_RANGE, POINTS_RANGE
 from retention.policy import CAP_7, NO_CHANNEL, OPTED_OUT, contact_decisions
 from retention.selectors import recommended_skus
 from retention.services.alerts import (
@@ -170,6 +172,57 @@ def test_edits_stay_within_the_campaigns_limits(at_risk, agent_user):
         intervention_id=ids[1], actor=actor, now=NOW, reason="customer called yesterday"
     )
     assert dismissed.state == "dismissed" and dismissed.dismiss_reason.startswith("customer")
+
+
+def test_it_refuses_offer_values_outside_the_campaigns_range_and_names_the_range(
+    at_risk, agent_user
+):
+    _, _, run = at_risk
+    capped = campaign(max_percent_off=15, max_fixed_amount=20)
+    capped.offers.add(*Offer.objects.filter(offer_type__in=["loyalty_points", "fixed_amount"]))
+    after_scoring(run=run, now=NOW)
+    proposed = Intervention.objects.filter(campaign=capped, state="proposed")
+    first = proposed.first()
+    actor = Actor.agent(agent_user, via="console")
+    bad = {
+        "percent_off": ["0.001", "15.005", "0", "-5", "15.01", "NaN", "sNaN", "Infinity", "1e9"],
+        "fixed_amount": ["20.01", "-1", "nan", "-Infinity", "ten", ""],
+        "loyalty_points": ["99999999", "1001", "12.5", "0", "1e9", "NaN"],
+    }
+    ranges = {
+        "percent_off": PERCENT_RANGE.format(limit=15),
+        "fixed_amount": AMOUNT_RANGE.format(limit=20),
+        "loyalty_points": POINTS_RANGE.format(limit=1000),
+    }
+    for offer_type, values in bad.items():
+        for value in values:
+            with pytest.raises(OfferOutOfLimits, match=f"^{re.escape(ranges[offer_type])}$"):
+                intervention_edit(
+                    intervention_id=first.pk,
+                    actor=actor,
+                    now=NOW,
+                    offer_type=offer_type,
+                    offer_value=value,
+                )
+    first.refresh_from_db()
+    assert first.state == "proposed" and not Coupon.objects.exists()
+    assert not first.audit.filter(action="edited").exists()
+    points = intervention_edit(
+        intervention_id=first.pk,
+        actor=actor,
+        now=NOW,
+        offer_type="loyalty_points",
+        offer_value="1000",
+    )
+    assert points.offer_value == 1000 and points.coupon.value == 1000
+    shipping = intervention_edit(
+        intervention_id=proposed.first().pk,
+        actor=actor,
+        now=NOW,
+        offer_type="free_shipping",
+        offer_value="NaN",  # free shipping carries no value: whatever is sent is ignored
+    )
+    assert shipping.offer_type == "free_shipping" and shipping.offer_value == 0
 
 
 def test_the_contact_policy_blocks_with_a_reason_and_defers_quiet_hours(at_risk):
