@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django_filters.fields import IsoDateTimeField
 
 from customers.models import Customer, Order
 
@@ -30,9 +34,36 @@ class CustomerFilter(django_filters.FilterSet):
         )
 
 
+# Real time zones span UTC-12:00 .. UTC+14:00; PostgreSQL refuses offsets from 16 hours on.
+MAX_UTC_OFFSET = dt.timedelta(hours=14)
+OFFSET_OUT_OF_RANGE = "The UTC offset must be between -14:00 and +14:00."
+OUT_OF_RANGE = "This date-time is outside the range that can be stored."
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time with a real-world UTC offset, handed on in UTC, so every
+    database compares the same instant."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        offset = parsed.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise ValidationError(OFFSET_OUT_OF_RANGE, code="invalid")
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValidationError(OUT_OF_RANGE, code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class OrderFilter(django_filters.FilterSet):
-    placed_after = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
-    placed_before = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+    placed_after = UtcDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    placed_before = UtcDateTimeFilter(field_name="placed_at", lookup_expr="lt")
     customer = django_filters.CharFilter(field_name="customer__external_id")
 
     class Meta:

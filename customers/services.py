@@ -89,7 +89,8 @@ def _flatten(kind: str, records: list) -> _Rows:
         values = {n: out.scalar(index, n, v) for n, v in record.items() if n in allowed - {"lines"}}
         if any(v is None for v in values.values()) or set(record) - allowed:
             continue
-        identity = values.get(key, "")
+        # Compared as stored: the loader strips surrounding blanks from every value.
+        identity = values.get(key, "").strip()
         if identity:
             if identity in seen:
                 out.error(index, key, f"duplicate {key} {identity!r} in this batch")

@@ -251,3 +251,21 @@ TELEGRAM_MESSAGES_PER_SECOND = env_int("TELEGRAM_MESSAGES_PER_SECOND", 30)
 TELEGRAM_SECONDS_PER_CHAT = float(env_str("TELEGRAM_SECONDS_PER_CHAT", "1.0"))
 # Commands a chat may send per minute before the bot asks it to slow down.
 BOT_COMMANDS_PER_MINUTE = env_int("BOT_COMMANDS_PER_MINUTE", 20)
+
+# --- API input and contract (issue 14) -------------------------------------------------
+# JSON nested beyond Python's recursion limit is a 400, not a 500.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "retention.parsers.JSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+# The API docs load Swagger UI from our own static files, never from a CDN, and only staff
+# (Admins and Agents) may read the schema and the docs: the docs run in the app's origin
+# with the user's session.
+INSTALLED_APPS.append("drf_spectacular_sidecar")
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["retention.permissions.IsStaffRole"],
+}

@@ -112,6 +112,16 @@ def _stage_and_merge(kind, chunks, columns, options, keep_going, currency, progr
     if bad_orders:  # an order is stored whole or not at all
         siblings = merge.drop_orders(pd.concat(bad_orders).dropna().unique().tolist())
         problems.append(_frame(siblings, "order_id", "another line of this order is invalid"))
+    if kind == "orders":
+        oversized = merge.oversized_orders()
+        if len(oversized):
+            merge.drop_orders(oversized["order_id"].tolist())
+            problems.append(
+                pd.DataFrame(
+                    {"row": oversized["line"].astype(np.int64), "field": "order_id",
+                     "reason": oversized["reason"]}
+                )
+            )  # fmt: skip
     found = (
         pd.concat(problems, ignore_index=True).sort_values("row", kind="stable")
         if problems
