@@ -253,12 +253,9 @@ TELEGRAM_SECONDS_PER_CHAT = float(env_str("TELEGRAM_SECONDS_PER_CHAT", "1.0"))
 BOT_COMMANDS_PER_MINUTE = env_int("BOT_COMMANDS_PER_MINUTE", 20)
 
 # --- API input and contract (issue 14) -------------------------------------------------
+# The API takes JSON only (its clients are shop systems and providers, not forms), and
 # JSON nested beyond Python's recursion limit is a 400, not a 500.
-REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
-    "retention.parsers.JSONParser",
-    "rest_framework.parsers.FormParser",
-    "rest_framework.parsers.MultiPartParser",
-]
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["retention.parsers.JSONParser"]
 # The API docs load Swagger UI from our own static files, never from a CDN, and only staff
 # (Admins and Agents) may read the schema and the docs: the docs run in the app's origin
 # with the user's session.
@@ -269,3 +266,7 @@ SPECTACULAR_SETTINGS |= {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["retention.permissions.IsStaffRole"],
 }
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "retention.schema.document_errors",
+]

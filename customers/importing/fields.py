@@ -60,6 +60,7 @@ def _text(max_length: int) -> Parser:
     def parse(value: pd.Series, _options: ParseOptions):
         return value, [(value.str.len() > max_length, f"longer than {max_length} characters")]
 
+    parse.openapi = {"type": "string", "maxLength": max_length}
     return parse
 
 
@@ -70,6 +71,7 @@ def _identifier(max_length: int) -> Parser:
         value, problems = _text(max_length)(value, options)
         return value, [*problems, (value.str.contains("/", regex=False), NOT_IN_URL)]
 
+    parse.openapi = {"type": "string", "maxLength": max_length, "pattern": "^[^/]*$"}
     return parse
 
 
@@ -157,6 +159,15 @@ def _decimal(minimum: float | None = 0) -> Parser:
         rounded = number.round(2)
         return rounded, [(bad, reason), (~bad & (rounded.abs() >= AMOUNT_LIMIT), TOO_LARGE)]
 
+    bounds = {"exclusiveMaximum": True, "maximum": AMOUNT_LIMIT}
+    if minimum is not None:
+        bounds["minimum"] = minimum
+    parse.openapi = {
+        "anyOf": [
+            {"type": "number", **bounds},
+            {"type": "string", "pattern": r"^-?\d{1,10}(\.\d+)?$", "example": "12.50"},
+        ]
+    }
     return parse
 
 
@@ -185,11 +196,38 @@ def _choice(choices: list[str]) -> Parser:
             (~value.isin(choices) & (value != ""), f"is not one of {', '.join(choices)}")
         ]
 
+    parse.openapi = {"type": "string", "enum": choices}
     return parse
 
 
 def _rating_or_value(raw: pd.Series, options: ParseOptions):
     return _decimal(None)(raw, options)
+
+
+_rating_or_value.openapi = _decimal(None).openapi
+
+
+_time_zone.openapi = {"type": "string", "maxLength": 64, "example": "Europe/Berlin"}
+_email.openapi = {"type": "string", "format": "email", "maxLength": 254}
+_timestamp.openapi = {
+    "type": "string",
+    "description": "ISO 8601 date-time (with an offset, or in the shop's time zone) or date",
+    "example": "2026-11-20T14:03:00Z",
+}
+_date.openapi = {"type": "string", "format": "date"}
+_positive_int.openapi = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": QUANTITY_MAX},
+        {"type": "string", "pattern": r"^\d{1,10}$"},
+    ]
+}
+_boolean.openapi = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "string", "enum": sorted(_TRUE | _FALSE)},
+        {"type": "integer", "enum": [0, 1]},
+    ]
+}
 
 
 @dataclass(frozen=True)
