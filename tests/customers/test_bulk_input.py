@@ -157,3 +157,20 @@ def test_a_time_zone_offset_no_database_can_hold_is_a_bad_request_naming_the_fil
     assert response.status_code == 400
     assert "placed_after" in response.json()
     assert shop.get(url, {"placed_after": "2026-01-01T00:00:00+14:00"}).status_code == 200
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_records_that_all_lack_the_id_are_refused_per_record(shop, atomic):
+    response = post(shop, "customers", [{"name": "no id"}], atomic=atomic)
+    assert response.status_code == 400 if atomic else 200
+    assert "required" in errors_of(response)[(0, "external_id")]
+    assert Customer.objects.count() == 1
+
+
+def test_values_of_another_json_type_than_documented_are_refused(shop):
+    batch = [{"external_id": False}, {"external_id": "B-1", "email_consent": "yes"},
+             {"external_id": "B-2", "name": 7}]  # fmt: skip
+    errors = errors_of(post(shop, "customers", batch))
+    assert set(errors) == {(0, "external_id"), (2, "name")}
+    assert "expected string, got boolean" in errors[(0, "external_id")]
+    assert Customer.objects.get(external_id="B-1").email_consent
