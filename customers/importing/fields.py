@@ -106,9 +106,9 @@ def _email(value: pd.Series, options: ParseOptions):
     value, problems = _text(254)(value, options)
     plain = pc.match_substring_regex(pa.array(value, pa.string()), _PLAIN_EMAIL)
     unsure = ~plain.to_numpy(zero_copy_only=False) & (value != "").to_numpy()
-    invalid = pd.Series(False, index=value.index)
-    invalid[unsure] = ~value[unsure].map(_is_email).astype(bool)
-    return value, [*problems, (invalid, NOT_AN_EMAIL)]
+    invalid = np.zeros(len(value), dtype=bool)
+    invalid[unsure] = [not _is_email(address) for address in value[unsure]]
+    return value, [*problems, (pd.Series(invalid, index=value.index), NOT_AN_EMAIL)]
 
 
 def _in_range(parsed: pd.Series, earliest, latest) -> pd.Series:
