@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.filters import CustomerFilter, OrderFilter
+from customers.importing.fields import KINDS, ORDER_MAX_LINES
 from customers.privacy import customer_erase, customer_export
 from customers.selectors import (
     CustomerNotFound,
@@ -25,9 +27,52 @@ from customers.serializers import (
     CustomerSerializer,
     OrderSerializer,
 )
-from customers.services import upsert_batch
+from customers.services import KEYS, LINE_FIELDS, ORDER_FIELDS, upsert_batch
 from retention.paginators import NewestFirstCursor
 from retention.permissions import IsAdminRole, IsStaffRole
+from retention.schema import DETAIL
+
+
+def record_schema(kind: str) -> dict:
+    """The JSON schema of one record of ``kind``, built from the loader's field specs so the
+    documentation states the limits the validation applies. Values may be null (the
+    field's default), and unknown or bad fields are reported per record rather than
+    failing the request."""
+    fields = KINDS[kind]
+    names = (
+        {api: fields[name] for api, name in ORDER_FIELDS.items()} if kind == "orders" else fields
+    )
+    properties = {
+        name: {**spec.parser.openapi, "nullable": True}
+        if not spec.required
+        else spec.parser.openapi
+        for name, spec in names.items()
+    }
+    if kind == "orders":
+        line = {name: {**fields[name].parser.openapi, "nullable": True} for name in LINE_FIELDS}
+        line["unit_price"] = fields["unit_price"].parser.openapi
+        properties["lines"] = {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": ORDER_MAX_LINES,
+            "items": {"type": "object", "properties": line, "required": ["unit_price"]},
+        }
+    required = [name for name, spec in names.items() if spec.required]
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [*required, "lines"] if kind == "orders" else required,
+    }
+
+
+def _batch_schema(kind: str) -> dict:
+    records = {"type": "array", "maxItems": settings.API_MAX_BATCH, "items": record_schema(kind)}
+    return {
+        "anyOf": [
+            records,
+            {"type": "object", "properties": {"records": records}, "required": ["records"]},
+        ]
+    }
 
 
 class BulkUpsertView(APIView):
@@ -38,11 +83,6 @@ class BulkUpsertView(APIView):
     permission_classes = [IsAdminRole]
     kind = ""
 
-    @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: BatchResultSerializer, 400: BatchResultSerializer},
-        parameters=[OpenApiParameter("atomic", bool, description="all or nothing")],
-    )
     def post(self, request: Request) -> Response:
         records = request.data
         if isinstance(records, dict) and "records" in records:
@@ -54,6 +94,32 @@ class BulkUpsertView(APIView):
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         code = status.HTTP_200_OK if result.stored else status.HTTP_400_BAD_REQUEST
         return Response(result.as_dict(), status=code)
+
+
+def _documented(kind: str):
+    return extend_schema(
+        request={"application/json": _batch_schema(kind)},
+        responses={
+            200: BatchResultSerializer,
+            400: OpenApiResponse(
+                {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/BatchResult"},
+                        {"$ref": f"#/components/schemas/{DETAIL}"},
+                    ]
+                },
+                description="With ?atomic=true, any bad record (nothing was stored); or a "
+                "body that is not a batch of records",
+            ),
+        },
+        parameters=[OpenApiParameter("atomic", bool, description="all or nothing")],
+    )
+
+
+BULK_VIEWS = {
+    kind: _documented(kind)(type(f"{kind.title()}BulkUpsert", (BulkUpsertView,), {"kind": kind}))
+    for kind in KEYS
+}
 
 
 class CustomerList(generics.ListAPIView):

@@ -17,8 +17,11 @@ class CustomerSerializer(serializers.ModelSerializer):
 
 class CustomerDetailSerializer(CustomerSerializer):
     order_count = serializers.IntegerField(read_only=True)
-    total_spent = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
-    last_order_at = serializers.DateTimeField(read_only=True)
+    # Null for a customer without orders.
+    total_spent = serializers.DecimalField(
+        max_digits=14, decimal_places=2, read_only=True, allow_null=True
+    )
+    last_order_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta(CustomerSerializer.Meta):
         fields = [*CustomerSerializer.Meta.fields, "order_count", "total_spent", "last_order_at"]

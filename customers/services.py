@@ -68,11 +68,27 @@ class _Rows:
     def error(self, index: int, name: str, message: str) -> None:
         self.errors.append({"index": index, "field": name, "message": message})
 
-    def scalar(self, index: int, name: str, value) -> str | None:
+    def scalar(self, index: int, name: str, value, field: str, kind: str) -> str | None:
         if isinstance(value, (list, dict)):
             self.error(index, name, f"expected a single value, got {type(value).__name__}")
             return None
+        allowed = _json_types(KINDS[kind][field].parser.openapi)
+        given = _JSON_TYPES.get(type(value), "")
+        if value is not None and given not in allowed:
+            self.error(index, name, f"expected {' or '.join(sorted(allowed))}, got {given}")
+            return None
         return _text(value)
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _json_types(schema: dict) -> set[str]:
+    """The JSON types a field's documented schema allows (an integer is also a number)."""
+    types = {schema["type"]} if "type" in schema else set()
+    for option in schema.get("anyOf", []):
+        types |= _json_types(option)
+    return types | {"integer"} if "number" in types else types
 
 
 def _flatten(kind: str, records: list) -> _Rows:
@@ -86,10 +102,16 @@ def _flatten(kind: str, records: list) -> _Rows:
             continue
         for name in sorted(set(record) - allowed):
             out.error(index, name, f"unknown field; {kind} fields are {', '.join(sorted(allowed))}")
-        values = {n: out.scalar(index, n, v) for n, v in record.items() if n in allowed - {"lines"}}
+        field = ORDER_FIELDS if kind == "orders" else {n: n for n in allowed}
+        values = {
+            n: out.scalar(index, n, v, field[n], kind)
+            for n, v in record.items()
+            if n in allowed - {"lines"}
+        }
         if any(v is None for v in values.values()) or set(record) - allowed:
             continue
-        identity = values.get(key, "")
+        # Compared as stored: the loader strips surrounding blanks from every value.
+        identity = values.get(key, "").strip()
         if identity:
             if identity in seen:
                 out.error(index, key, f"duplicate {key} {identity!r} in this batch")
@@ -109,7 +131,9 @@ def _flatten(kind: str, records: list) -> _Rows:
             if not isinstance(line, dict) or set(line) - set(LINE_FIELDS):
                 out.error(index, f"lines[{position}]", f"a line has only {', '.join(LINE_FIELDS)}")
                 continue
-            parts = {n: out.scalar(index, f"lines[{position}].{n}", v) for n, v in line.items()}
+            parts = {
+                n: out.scalar(index, f"lines[{position}].{n}", v, n, kind) for n, v in line.items()
+            }
             if any(v is None for v in parts.values()):
                 continue
             out.rows.append(head | parts)
@@ -135,7 +159,9 @@ def upsert_batch(*, kind: str, records: list, atomic: bool = False) -> BatchResu
         return result
     columns = list(KINDS[kind])
     frame = pd.DataFrame(flat.rows, columns=columns).fillna("")
-    present = {n: n for n in columns if any(n in row for row in flat.rows)}
+    # Required fields are always checked, so a batch missing one everywhere is refused.
+    required = {n for n, spec in KINDS[kind].items() if spec.required}
+    present = {n: n for n in columns if n in required or any(n in row for row in flat.rows)}
     try:
         loaded = load(kind, [frame], columns=present, options=ParseOptions(), keep_going=not atomic)
     except Rejected as rejected:

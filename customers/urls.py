@@ -3,7 +3,7 @@
 from django.urls import path
 
 from customers.apis import (
-    BulkUpsertView,
+    BULK_VIEWS,
     CustomerDetail,
     CustomerEraseView,
     CustomerExportView,
@@ -13,8 +13,8 @@ from customers.apis import (
 
 urlpatterns = [
     *[
-        path(f"{kind}/bulk", BulkUpsertView.as_view(kind=kind), name=f"{kind}-bulk")
-        for kind in ("customers", "products", "orders", "events")
+        path(f"{kind}/bulk", view.as_view(), name=f"{kind}-bulk")
+        for kind, view in BULK_VIEWS.items()
     ],
     path("customers/", CustomerList.as_view(), name="customer-list"),
     path("customers/<str:external_id>/", CustomerDetail.as_view(), name="customer-detail"),

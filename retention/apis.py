@@ -4,8 +4,13 @@ integration tokens) and delivery receipts from channel providers (signed request
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -13,6 +18,7 @@ from rest_framework.views import APIView
 
 from retention.models import OutboxMessage
 from retention.permissions import IsAdminRole, SignedByProvider
+from retention.schema import VALIDATION_ERRORS
 from retention.services.audit import Actor
 from retention.services.coupons import CouponRefused, coupon_redeem
 from retention.services.outbox import RECEIPT_STATES, outbox_receipt
@@ -24,11 +30,26 @@ _REFUSAL_STATUS = {
 }
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+            {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,2})?$", "example": "49.90"},
+        ]
+    }
+)
+class MoneyField(serializers.DecimalField):
+    """A non-negative amount of NUMERIC(12, 2), as a JSON number or a decimal string."""
+
+
 class RedeemInput(serializers.Serializer):
-    code = serializers.CharField(max_length=24)
-    customer = serializers.CharField(max_length=64, help_text="The customer's external id")
-    order = serializers.CharField(max_length=64, help_text="The order's external id")
-    order_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    # min_length and min_value document what DRF enforces anyway (no blanks, no negatives).
+    code = serializers.CharField(min_length=1, max_length=24)
+    customer = serializers.CharField(
+        min_length=1, max_length=64, help_text="The customer's external id"
+    )
+    order = serializers.CharField(min_length=1, max_length=64, help_text="The order's external id")
+    order_total = MoneyField(max_digits=12, decimal_places=2, min_value=0)
 
 
 class RedeemOutput(serializers.Serializer):
@@ -57,7 +78,15 @@ class CouponRedeem(APIView):
         request=RedeemInput,
         responses={
             200: RedeemOutput,
-            400: RefusalSerializer,
+            400: OpenApiResponse(
+                {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/Refusal"},
+                        {"$ref": f"#/components/schemas/{VALIDATION_ERRORS}"},
+                    ]
+                },
+                description="A refusal, or a request that is not a redemption",
+            ),
             404: RefusalSerializer,
             409: RefusalSerializer,
         },
@@ -87,6 +116,27 @@ class ReceiptInput(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
+RECEIPT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "reference": {"type": "string", "maxLength": 200},
+        "status": {"type": "string", "enum": sorted(RECEIPT_STATES)},
+        "reason": {"type": "string", "maxLength": 500},
+    },
+    "required": ["reference", "status"],
+}
+
+
+class ReceiptResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    state = serializers.CharField(required=False, help_text="The message's state now")
+    error = serializers.JSONField(required=False, help_text="Why this receipt was not applied")
+
+
+class ReceiptResultsSerializer(serializers.Serializer):
+    results = ReceiptResultSerializer(many=True)
+
+
 class DeliveryReceipts(APIView):
     """Providers report delivered or failed messages, one receipt or a list; each receipt
     gets its own result, and receipts repeated or out of order are harmless."""
@@ -98,7 +148,38 @@ class DeliveryReceipts(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "receipts"
 
-    @extend_schema(request=ReceiptInput(many=True), responses={200: None})
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # A method the view lacks is a 405 before the signature is looked at, as for views
+        # with users (DRF checks permissions before it looks for the handler).
+        if not hasattr(self, request.method.lower()):
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        request={
+            "application/json": {
+                "anyOf": [RECEIPT_SCHEMA, {"type": "array", "items": RECEIPT_SCHEMA}]
+            }
+        },
+        responses={200: ReceiptResultsSerializer},
+        parameters=[
+            OpenApiParameter(
+                "X-Retention-Timestamp",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unix time in seconds; at most 300 s from ours",
+            ),
+            OpenApiParameter(
+                "X-Retention-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description='"sha256=" + hex HMAC-SHA256 of "{timestamp}." + body with the '
+                "shared RECEIPTS_SECRET",
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         items = request.data if isinstance(request.data, list) else [request.data]
         results = []

@@ -49,8 +49,12 @@ class SignedByProvider(BasePermission):
         secret = settings.RECEIPTS_SECRET
         timestamp = request.headers.get("X-Retention-Timestamp", "")
         given = request.headers.get("X-Retention-Signature", "")
-        if not secret or not timestamp.isdigit():
+        # Headers are attacker-chosen text: only ASCII digits of a plausible length are a
+        # timestamp ('²'.isdigit() is true, and int() refuses over 4,300 digits), and the
+        # signatures are compared as bytes, which compare_digest takes whatever they hold.
+        if not secret or not (timestamp.isascii() and timestamp.isdigit()):
             return False
-        if abs(time.time() - int(timestamp)) > self.max_age_seconds:
+        if len(timestamp) > 12 or abs(time.time() - int(timestamp)) > self.max_age_seconds:
             return False
-        return hmac.compare_digest(signature(secret, timestamp, request.body), given)
+        expected = signature(secret, timestamp, request.body).encode()
+        return hmac.compare_digest(expected, given.encode("utf-8", "surrogateescape"))

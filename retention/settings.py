@@ -346,3 +346,22 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
 
 BOT_BUTTONS_PER_MINUTE = env_int("BOT_BUTTONS_PER_MINUTE", 60)
+
+# --- API input and contract (issue 14) -------------------------------------------------
+# The API takes JSON only (its clients are shop systems and providers, not forms), and
+# JSON nested beyond Python's recursion limit is a 400, not a 500.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["retention.parsers.JSONParser"]
+# The API docs load Swagger UI from our own static files, never from a CDN, and only staff
+# (Admins and Agents) may read the schema and the docs: the docs run in the app's origin
+# with the user's session.
+INSTALLED_APPS.append("drf_spectacular_sidecar")
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["retention.permissions.IsStaffRole"],
+}
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "retention.schema.document_errors",
+]

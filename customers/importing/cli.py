@@ -19,6 +19,9 @@ def add_common_arguments(parser) -> None:
     )
     parser.add_argument("--reject-file", help="where rejected rows go (default FILE.rejects.csv)")
     parser.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    parser.add_argument(
+        "--encoding", default="utf-8", help="the file's text encoding (default utf-8)"
+    )
 
 
 def run_import(*, kind: str, mapping: dict[str, str], options: dict) -> ImportResult:
@@ -28,6 +31,7 @@ def run_import(*, kind: str, mapping: dict[str, str], options: dict) -> ImportRe
             kind=kind,
             mapping=mapping,
             delimiter=options["delimiter"],
+            encoding=options["encoding"],
             date_format=options["date_format"],
             skip_bad_rows=options["skip_bad_rows"],
             reject_file=options["reject_file"],

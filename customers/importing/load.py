@@ -49,6 +49,7 @@ def load(
     columns: dict[str, str],
     options: ParseOptions,
     keep_going: bool,
+    known_problems: pd.DataFrame | None = None,
     dry_run: bool = False,
     currency: str = "EUR",
     progress: Callable[[int], None] | None = None,
@@ -58,11 +59,12 @@ def load(
     ``columns`` maps field -> the chunk's column. Rows are numbered 0, 1, ... across
     chunks; problems refer to those numbers. With ``keep_going`` the good rows are
     merged; otherwise any problem raises :class:`Rejected` and nothing stays written.
+    ``known_problems`` (row, field, reason) are rows the caller found bad before parsing.
     """
     try:
         with roomy_queries():  # one transaction; the merges sort and hash a whole file
             loaded = _stage_and_merge(
-                kind, chunks, columns, options, keep_going, currency, progress
+                kind, chunks, columns, options, keep_going, known_problems, currency, progress
             )
             if dry_run:
                 raise _Rollback(loaded)
@@ -73,16 +75,25 @@ def load(
         merge.drop_staging()
 
 
-def _stage_and_merge(kind, chunks, columns, options, keep_going, currency, progress) -> Loaded:
+def _stage_and_merge(
+    kind, chunks, columns, options, keep_going, known, currency, progress
+) -> Loaded:
     staging = merge.create_staging(kind)
     problems: list[pd.DataFrame] = []
     bad_orders: list[pd.Series] = []
+    known = _frame([], "", "") if known is None else known
     rows = 0
     for chunk in chunks:
         parsed, errors = parse_chunk(chunk, kind=kind, columns=columns, options=options)
         position = errors["position"].to_numpy(dtype=np.int64)
         bad = np.zeros(len(chunk), dtype=bool)
         bad[position] = True
+        here = known[(known["row"] >= rows) & (known["row"] < rows + len(chunk))]
+        if len(here):
+            bad[here["row"].to_numpy(dtype=np.int64) - rows] = True
+            problems.append(here)
+        if kind == "orders" and bad.any():
+            bad_orders.append(parsed.loc[bad, "order_id"])
         if len(errors):
             field_of = {column: name for name, column in columns.items()}
             problems.append(
@@ -94,8 +105,6 @@ def _stage_and_merge(kind, chunks, columns, options, keep_going, currency, progr
                     }
                 )
             )
-            if kind == "orders":
-                bad_orders.append(parsed.loc[bad, "order_id"])
         good = parsed[~bad].copy()
         if "quantity" in good:  # NaN in bad rows made it float; the column is an integer
             good["quantity"] = good["quantity"].astype("Int64")
@@ -112,6 +121,16 @@ def _stage_and_merge(kind, chunks, columns, options, keep_going, currency, progr
     if bad_orders:  # an order is stored whole or not at all
         siblings = merge.drop_orders(pd.concat(bad_orders).dropna().unique().tolist())
         problems.append(_frame(siblings, "order_id", "another line of this order is invalid"))
+    if kind == "orders":
+        oversized = merge.oversized_orders()
+        if len(oversized):
+            merge.drop_orders(oversized["order_id"].tolist())
+            problems.append(
+                pd.DataFrame(
+                    {"row": oversized["line"].astype(np.int64), "field": "order_id",
+                     "reason": oversized["reason"]}
+                )
+            )  # fmt: skip
     found = (
         pd.concat(problems, ignore_index=True).sort_values("row", kind="stable")
         if problems

@@ -134,6 +134,28 @@ def reference_errors(kind: str):
             )
 
 
+def oversized_orders() -> pd.DataFrame:
+    """Staged orders their columns cannot hold: more lines than ``ORDER_MAX_LINES`` or a
+    total NUMERIC(12, 2) cannot store. One row per order: its first line, id and reason."""
+    from customers.importing.fields import (
+        AMOUNT_LIMIT,
+        ORDER_MAX_LINES,
+        TOO_MANY_LINES,
+        TOTAL_TOO_LARGE,
+    )
+
+    return read_frame(
+        f"""
+        SELECT MIN(line) AS line, order_id,
+               CASE WHEN COUNT(*) > %s THEN %s ELSE %s END AS reason
+        FROM {STAGING} GROUP BY order_id
+        HAVING COUNT(*) > %s OR SUM(ROUND(quantity * unit_price, 2)) >= %s
+        ORDER BY MIN(line)
+        """,
+        [ORDER_MAX_LINES, TOO_MANY_LINES, TOTAL_TOO_LARGE, ORDER_MAX_LINES, AMOUNT_LIMIT],
+    )
+
+
 def _changed(table: str, columns: list[str]) -> str:
     return " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in columns)
 
