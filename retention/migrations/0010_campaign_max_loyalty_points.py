@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('retention', '0007_indexes_for_nightly_bulk_loads'),
+        ('retention', '0008_hashed_tokens_and_roles'),
     ]
 
     operations = [
