@@ -123,8 +123,9 @@ ADMIN_SITE = {
 # Everything outside the admin, by URL name (or route when unnamed).
 ROUTES = {
     "": Expect(302, 302, 302),  # the front page redirects to the admin
-    "api-schema": Expect(200, 200, 200),
-    "api-docs": Expect(200, 200, 200),
+    # Staff only: the docs run in the app's origin with the user's session.
+    "api-schema": Expect(401, 200, 200),
+    "api-docs": Expect(401, 200, 200),
     "customers-bulk": Expect(401, 403, None, write=True),
     "products-bulk": Expect(401, 403, None, write=True),
     "orders-bulk": Expect(401, 403, None, write=True),
@@ -133,6 +134,9 @@ ROUTES = {
     "customer-detail": Expect(401, 200, 200),
     "customer-orders": Expect(401, 200, 200),
     "order-list": Expect(401, 200, 200),
+    # Privacy rights are exercised by Admins only.
+    "customer-export": Expect(401, 403, 200),
+    "customer-erase": Expect(401, 403, None, write=True),
     "coupon-redeem": Expect(401, 403, None, write=True),
     # Providers only, by signature: a staff token is no signature.
     "delivery-receipts": Expect(403, 403, 403, write=True),
