@@ -161,6 +161,18 @@ class ScoringRun(models.Model):
     def __str__(self) -> str:
         return f"scoring {self.as_of} ({self.status})"
 
+    def drift_summary(self, *, top: int = 3) -> str:
+        """In words: the drifting features with their PSI, or the largest PSI when none
+        drifts; a run without drift figures says so."""
+        if not self.drift:
+            return "not measured"
+        ranked = sorted(self.drift.items(), key=lambda kv: -kv[1])
+        if not self.drift_flagged:
+            name, value = ranked[0]
+            return f"stable (largest PSI {value:.2f}, {name})"
+        named = ", ".join(f"{name} {value:.2f}" for name, value in ranked[:top])
+        return f"⚠ drift: {named}"
+
 
 class CustomerScore(models.Model):
     """One customer's score in one run. The latest run holds everyone's current score."""

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 
 from ml.drift import DRIFT_THRESHOLD, comparable_psi, comparable_reference, psi, reference
+from ml.models import ScoringRun
 
 
 def test_same_population_is_stable_and_a_shift_or_missing_values_drift():
@@ -48,3 +49,12 @@ def test_tenure_grown_with_the_calendar_is_not_drift_but_a_shifted_mix_of_new_cu
         tenure_days=np.where(rng.random(20_000) < 0.5, 1.0, today["tenure_days"])
     )
     assert comparable_psi(ref, flooded)["tenure_share"] > DRIFT_THRESHOLD
+
+
+def test_a_run_says_which_features_drift_in_words():
+    run = ScoringRun(drift={"tenure_share": 0.31, "recency_days": 0.4, "rating": 0.01})
+    run.drift_flagged = True
+    assert run.drift_summary() == "⚠ drift: recency_days 0.40, tenure_share 0.31, rating 0.01"
+    run.drift, run.drift_flagged = {"recency_days": 0.12, "rating": 0.01}, False
+    assert run.drift_summary() == "stable (largest PSI 0.12, recency_days)"
+    assert ScoringRun(drift={}).drift_summary() == "not measured"
