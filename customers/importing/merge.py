@@ -160,10 +160,29 @@ def _changed(table: str, columns: list[str]) -> str:
     return " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in columns)
 
 
+# An erased customer's personal data and consents stay erased when a shop system sends the
+# customer again: erasure is final, and their other fields still update.
+ERASED_KEEPS = ("name", "email", "phone", "email_consent", "sms_consent", "webhook_consent")
+
+
+def _assignment(table: str, column: str, *, kept_when: str | None) -> str:
+    if kept_when and column in ERASED_KEEPS:
+        kept = f"{table}.{column}"
+        return f"{column} = CASE WHEN {table}.{kept_when} THEN {kept} ELSE excluded.{column} END"
+    return f"{column} = excluded.{column}"
+
+
 def _upsert(
-    table: str, key: str, columns: list[str], select: str, params: list | None = None
+    table: str,
+    key: str,
+    columns: list[str],
+    select: str,
+    params: list | None = None,
+    *,
+    kept_when: str | None = None,
 ) -> dict[str, int]:
-    """INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE only where a value differs."""
+    """INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE only where a value differs; rows
+    matching ``kept_when`` keep their ``ERASED_KEEPS`` columns."""
     before = read_frame(f"SELECT COUNT(*) AS n FROM ({select}) AS incoming", params or [])
     existing = read_frame(
         f"SELECT COUNT(*) AS n FROM ({select}) AS incoming "
@@ -175,7 +194,8 @@ def _upsert(
         f"""
         INSERT INTO {table} ({", ".join(columns)})
         SELECT {", ".join(columns)} FROM ({select}) AS incoming WHERE true
-        ON CONFLICT ({key}) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in updates)}
+        ON CONFLICT ({key}) DO UPDATE SET
+            {", ".join(_assignment(table, c, kept_when=kept_when) for c in updates)}
         WHERE {_changed(table, [c for c in updates if c not in ("created_at", "updated_at")])}
         """,
         params,
@@ -214,6 +234,7 @@ def merge(kind: str, *, now: dt.datetime, currency: str) -> dict[str, int]:
             [*columns, "attributes", "created_at", "updated_at"],
             select,
             [stamp, stamp],
+            kept_when="erased_at IS NOT NULL",
         )
     if kind == "products":
         return _upsert(

@@ -390,3 +390,24 @@ def test_the_demo_files_keep_only_masked_addresses(demo_files):
     assert sms["to"] == "+49***73"
     mail = next((demo_files / "sent-email").glob("*.log")).read_text()
     assert "To: j***@example.org" in mail and "jane.doerr" not in mail
+
+
+@pytest.mark.smoke
+def test_a_customer_sent_again_after_erasure_stays_erased(demo_files, admin_api):
+    person = customer("BACK", name="Rita Wiederkehr", phone="+49 170 5550199")
+    before = personal_values(person)
+    customer_erase(customer=person, actor=None, via="command", now=NOW)
+    again = {
+        "external_id": "BACK",
+        "name": "Rita Wiederkehr",
+        "email": "rita@example.org",
+        "phone": "+49 170 5550199",
+        "email_consent": True,
+        "country": "AT",
+    }
+    response = admin_api.post(reverse("customers-bulk"), [again], format="json")
+    assert response.status_code == 200, response.content
+    person.refresh_from_db()
+    assert (person.name, person.email, person.phone, person.email_consent) == ("", "", "", False)
+    assert person.country == "AT"  # not personal: it still updates
+    assert tables_holding(before) == []
