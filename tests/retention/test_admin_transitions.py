@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from retention.models import Alert, AuditEntry, Coupon, Intervention
+from retention.offers import PERCENT_RANGE
 from retention.services.pipeline import after_scoring
 from tests.retention.factories import NOW, campaign, customer, scored_run
 
@@ -115,7 +116,7 @@ def test_editing_an_offer_in_the_admin_is_refused_outside_the_campaign_limits(
     target.refresh_from_db()
     assert target.state == Intervention.State.PROPOSED
     assert target.offer_value == before
-    assert "must be at most 20" in response.content.decode()
+    assert PERCENT_RANGE.format(limit=20) in response.content.decode()
     assert not Coupon.objects.exists()
 
 
