@@ -181,10 +181,16 @@ def test_an_email_batch_outliving_its_lease_ends_sent_in_both_message_and_offer(
 def test_a_worker_frozen_past_its_lease_neither_sends_nor_overwrites_after_a_takeover(relay):
     messages = queued(6, "email")
 
+    def take_over() -> None:
+        try:
+            expire_leases()
+            outbox_send(now=NOW)
+        finally:
+            connection.close()
+
     def frozen_while_a_successor_takes_over(count: int) -> None:
         if count == 2:
-            expire_leases()
-            successor = threading.Thread(target=lambda: (outbox_send(now=NOW), connection.close()))
+            successor = threading.Thread(target=take_over)
             successor.start()
             successor.join()
 
