@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -133,26 +135,42 @@ def build_application(*, token: str, base_url: str | None = None) -> Application
 # --- Pushing cards ---------------------------------------------------------------------------
 
 
+class Clock(Protocol):
+    """Where the pacer reads the time and waits: the event loop's clock, or a test's."""
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 class _Bucket:
     """At most ``rate`` sends in any second across all chats: a token bucket holding one
     second's worth, so a fresh batch goes out at once and a long one at ``rate``."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, clock: Clock) -> None:
         self.rate = rate
+        self.clock = clock
         self.tokens = rate
         self.updated: float | None = None
         self.lock = asyncio.Lock()
 
     async def take(self) -> None:
         async with self.lock:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
+            now = self.clock.time()
             if self.updated is not None:
                 self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             if self.tokens < 1:
-                await asyncio.sleep((1 - self.tokens) / self.rate)
-                self.tokens, self.updated = 1.0, loop.time()
+                await self.clock.sleep((1 - self.tokens) / self.rate)
+                self.tokens, self.updated = 1.0, self.clock.time()
             self.tokens -= 1
 
 
@@ -167,35 +185,48 @@ async def _send_card(bot: Bot, pace: _Bucket, chat_id: int, message: Message) ->
             sent = await bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
             return sent.message_id
         except RetryAfter as exc:  # Telegram asks us to slow down: wait as long as it says
-            await asyncio.sleep(_seconds(exc.retry_after))
+            await pace.clock.sleep(_seconds(exc.retry_after))
     raise RetryAfter(0)
 
 
-async def push(bot: Bot, cards: list[tuple[int, int, Message]]) -> dict[int, int | str]:
+async def push(
+    bot: Bot,
+    cards: list[tuple[int, int, Message]],
+    *,
+    start: Callable[[int], Awaitable[bool]],
+    record: Callable[[int, int | str | None], Awaitable[None]],
+    clock: Clock,
+) -> dict[int, int | str | None]:
     """Send ``(card id, chat id, message)`` cards: chats in parallel, each chat's cards a
-    second apart, everything within the overall rate. Returns card id → message id, or an
-    error text for cards the chat refused."""
-    pace = _Bucket(settings.TELEGRAM_MESSAGES_PER_SECOND)
+    second apart, everything within the overall rate. ``start(card id)`` is awaited right
+    before each post and may refuse it (the card is no longer ours); ``record`` gets each
+    outcome at once: the message id, an error text for cards the chat refused, or None
+    when Telegram could not be reached. Returns the same outcomes by card id."""
+    pace = _Bucket(settings.TELEGRAM_MESSAGES_PER_SECOND, clock)
     per_chat = settings.TELEGRAM_SECONDS_PER_CHAT
     by_chat: dict[int, list[tuple[int, Message]]] = {}
     for card_id, chat_id, message in cards:
         by_chat.setdefault(chat_id, []).append((card_id, message))
-    results: dict[int, int | str] = {}
+    results: dict[int, int | str | None] = {}
 
     async def chat_worker(chat_id: int, queue: list[tuple[int, Message]]) -> None:
-        loop = asyncio.get_running_loop()
         last = -per_chat
         for card_id, message in queue:
-            wait = last + per_chat - loop.time()
+            wait = last + per_chat - clock.time()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await clock.sleep(wait)
+            if not await start(card_id):
+                continue
+            result: int | str | None = None
             try:
-                results[card_id] = await _send_card(bot, pace, chat_id, message)
+                result = await _send_card(bot, pace, chat_id, message)
             except (Forbidden, BadRequest) as exc:  # bot blocked, chat gone: no retry helps
-                results[card_id] = f"{type(exc).__name__}: {exc.message}"
+                result = f"{type(exc).__name__}: {exc.message}"
             except TelegramError as exc:  # network trouble: stays pending for the next run
                 log.warning("card %s to chat %s not sent: %s", card_id, chat_id, exc)
-            last = loop.time()
+            results[card_id] = result
+            await record(card_id, result)
+            last = clock.time()
 
     await asyncio.gather(*(chat_worker(c, q) for c, q in by_chat.items()))
     return results
