@@ -17,6 +17,7 @@ import datetime as dt
 from asgiref.sync import sync_to_async
 from celery import shared_task
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from telegram import Bot
 
@@ -33,7 +34,7 @@ from bots.services import (
     cards_release,
     cards_renew,
 )
-from bots.telegram import Clock, LoopClock, push
+from bots.telegram import Clock, LoopClock, Pacer, push
 from retention.locks import Lease, job_lock
 
 BATCH = 300
@@ -94,6 +95,7 @@ async def _keep_alive(pusher: _Pusher) -> None:
 async def _push_all(pusher: _Pusher, clock: Clock) -> dict[str, int]:
     """Batch after batch with one bot connection, until no card is pending (alerts stored
     meanwhile are picked up by the next batch)."""
+    pacer = Pacer(clock)
     async with Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL) as bot:
         heartbeat = asyncio.create_task(_keep_alive(pusher))
         try:
@@ -103,13 +105,14 @@ async def _push_all(pusher: _Pusher, clock: Clock) -> dict[str, int]:
                     batch,
                     start=sync_to_async(pusher.start),
                     record=sync_to_async(pusher.record),
-                    clock=clock,
+                    pacer=pacer,
                 )
                 if None in results.values() or pusher.lost:  # Telegram unreachable: rest waits
                     break
         finally:
             heartbeat.cancel()
             await sync_to_async(cards_release)(token=pusher.lease.token)
+            await sync_to_async(connections.close_all)()  # the connection of sync_to_async's thread
     return pusher.totals
 
 

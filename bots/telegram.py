@@ -189,44 +189,60 @@ async def _send_card(bot: Bot, pace: _Bucket, chat_id: int, message: Message) ->
     raise RetryAfter(0)
 
 
+class Pacer:
+    """Telegram's limits for one push run, across its batches: the overall rate, and the
+    time of the last post to each chat, so the first card of a batch still waits for the
+    last one of the batch before."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.bucket = _Bucket(settings.TELEGRAM_MESSAGES_PER_SECOND, clock)
+        self.per_chat = settings.TELEGRAM_SECONDS_PER_CHAT
+        self.last: dict[int, float] = {}
+
+    async def wait_for_chat(self, chat_id: int) -> None:
+        last = self.last.get(chat_id)
+        wait = 0.0 if last is None else last + self.per_chat - self.clock.time()
+        if wait > 0:
+            await self.clock.sleep(wait)
+
+    def posted(self, chat_id: int) -> None:
+        self.last[chat_id] = self.clock.time()
+
+
 async def push(
     bot: Bot,
     cards: list[tuple[int, int, Message]],
     *,
     start: Callable[[int], Awaitable[bool]],
     record: Callable[[int, int | str | None], Awaitable[None]],
-    clock: Clock,
+    pacer: Pacer,
 ) -> dict[int, int | str | None]:
     """Send ``(card id, chat id, message)`` cards: chats in parallel, each chat's cards a
     second apart, everything within the overall rate. ``start(card id)`` is awaited right
     before each post and may refuse it (the card is no longer ours); ``record`` gets each
     outcome at once: the message id, an error text for cards the chat refused, or None
     when Telegram could not be reached. Returns the same outcomes by card id."""
-    pace = _Bucket(settings.TELEGRAM_MESSAGES_PER_SECOND, clock)
-    per_chat = settings.TELEGRAM_SECONDS_PER_CHAT
     by_chat: dict[int, list[tuple[int, Message]]] = {}
     for card_id, chat_id, message in cards:
         by_chat.setdefault(chat_id, []).append((card_id, message))
     results: dict[int, int | str | None] = {}
 
     async def chat_worker(chat_id: int, queue: list[tuple[int, Message]]) -> None:
-        last = -per_chat
         for card_id, message in queue:
-            wait = last + per_chat - clock.time()
-            if wait > 0:
-                await clock.sleep(wait)
+            await pacer.wait_for_chat(chat_id)
             if not await start(card_id):
                 continue
             result: int | str | None = None
             try:
-                result = await _send_card(bot, pace, chat_id, message)
+                result = await _send_card(bot, pacer.bucket, chat_id, message)
             except (Forbidden, BadRequest) as exc:  # bot blocked, chat gone: no retry helps
                 result = f"{type(exc).__name__}: {exc.message}"
             except TelegramError as exc:  # network trouble: stays pending for the next run
                 log.warning("card %s to chat %s not sent: %s", card_id, chat_id, exc)
+            pacer.posted(chat_id)
             results[card_id] = result
             await record(card_id, result)
-            last = clock.time()
 
     await asyncio.gather(*(chat_worker(c, q) for c, q in by_chat.items()))
     return results
