@@ -5,7 +5,6 @@ provider, an SMTP relay recording each idempotency key); the database is real.""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections import Counter
@@ -17,8 +16,9 @@ from django.utils import timezone
 
 from retention.models import OutboxMessage
 from retention.services.outbox import UNCERTAIN, outbox_send
-from tests.retention.factories import NOW, campaign, customer, outbox_sms
+from tests.retention.factories import NOW
 from tests.retention.mail import RelayBackend, sent_keys
+from tests.retention.outbox_faults import expire_leases, key, queued, states
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -32,38 +32,6 @@ def relay(settings, tmp_path, monkeypatch):
     settings.EMAIL_BACKEND = "tests.retention.mail.RelayBackend"
     yield keys
     RelayBackend.after_send = None
-
-
-def queued(count: int, channel: str) -> list[OutboxMessage]:
-    offers = campaign(channels=[channel])
-    return [
-        outbox_sms(
-            offers,
-            customer(f"c{number}"),
-            intervention_state="queued",
-            at=NOW,
-            channel=channel,
-            recipient=f"c{number}@example.com" if channel == "email" else f"+49151{number:07d}",
-        )
-        for number in range(count)
-    ]
-
-
-def expire_leases() -> None:
-    """What the passing of ``OUTBOX_LEASE_SECONDS`` does to the claims of a dead worker."""
-    OutboxMessage.objects.filter(state="sending").update(
-        claimed_until=timezone.now() - dt.timedelta(seconds=1)
-    )
-
-
-def key(message: OutboxMessage) -> str:
-    return str(message.idempotency_key)
-
-
-def states(messages: list[OutboxMessage]) -> list[tuple[str, str]]:
-    """Each message's state beside its intervention's, in the order given."""
-    by_pk = {m.pk: m for m in OutboxMessage.objects.select_related("intervention")}
-    return [(by_pk[m.pk].state, by_pk[m.pk].intervention.state) for m in messages]
 
 
 def test_a_worker_dying_mid_batch_leaves_only_the_email_in_flight_uncertain(relay):
