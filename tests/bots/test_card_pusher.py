@@ -8,24 +8,19 @@ import asyncio
 import datetime as dt
 import itertools
 import threading
-from collections import Counter
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from bots.models import AlertCard, QueueChat
+from bots.models import AlertCard
 from bots.services import PUSH_LEASE
 from bots.tasks import push_pending_cards
-from customers.models import Customer
-from retention.models import Alert, JobLock, RiskRule
+from retention.models import JobLock
+from tests.bots.backlog import BACKLOG, backlog_alerts, posted
 from tests.bots.fake_bot_api import TOKEN, FakeBotApi
-from tests.retention.factories import AS_OF, NOW
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-CHAT = 1001
-BACKLOG = 2000
 
 
 class FakeClock:
@@ -52,35 +47,7 @@ def telegram(settings):
 
 @pytest.fixture
 def backlog(transactional_db) -> int:
-    """An open alert for each of 2,000 customers, all for one queue chat."""
-    QueueChat.objects.create(queue="shared", chat_id=CHAT)
-    people = Customer.objects.bulk_create(
-        Customer(external_id=f"b{n:04d}", name=f"Backlog {n}") for n in range(BACKLOG)
-    )
-    rule = RiskRule.objects.get(name="High churn risk")
-    Alert.objects.bulk_create(
-        Alert(
-            customer=person,
-            rule=rule,
-            severity="high",
-            as_of=AS_OF,
-            raised_at=NOW,
-            probability=0.9,
-            tier="high",
-            value_at_risk=100.0,
-        )
-        for person in people
-    )
-    return BACKLOG
-
-
-def posted(telegram: FakeBotApi) -> Counter[str]:
-    """How many times each customer's card was posted to the chat."""
-    return Counter(
-        m["text"].split("\n")[1].split(" · ")[0]
-        for m in telegram.sent()
-        if int(m["chat_id"]) == CHAT
-    )
+    return backlog_alerts()
 
 
 def in_a_thread(push, results: list) -> threading.Thread:
