@@ -34,6 +34,7 @@ def relay(settings, tmp_path, monkeypatch):
     RelayBackend.after_send = None
 
 
+@pytest.mark.smoke
 def test_a_worker_dying_mid_batch_leaves_only_the_email_in_flight_uncertain(relay):
     messages = queued(10, "email")
 
@@ -146,6 +147,7 @@ def test_an_email_batch_outliving_its_lease_ends_sent_in_both_message_and_offer(
     assert states(messages) == [("sent", "sent")] * 8
 
 
+@pytest.mark.smoke
 def test_a_worker_frozen_past_its_lease_neither_sends_nor_overwrites_after_a_takeover(relay):
     messages = queued(6, "email")
 
