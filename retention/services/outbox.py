@@ -31,7 +31,7 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -280,7 +280,7 @@ def _send_group(
     futures: list[Future] = [pool.submit(_send_one, claim, backend, m) for m in group]
     waiting = set(futures)
     while waiting:
-        _, waiting = wait(waiting, timeout=claim.lease / 3, return_when=FIRST_COMPLETED)
+        _, waiting = wait(waiting, timeout=claim.lease / 3)
         if waiting and claim.due_for_renewal():
             _heartbeat(claim, keep_alive)
     return [future.result() for future in futures]
