@@ -125,9 +125,9 @@ def _claim(*, ids, now: dt.datetime, limit: int) -> tuple[_Claim, list[OutboxMes
             )
         return rows
 
+    claim.renewed_at = time.monotonic()  # before the lease is written: errs on the safe side
     claimed = _reconnecting(claim_rows)
     claim.ids = {m.pk for m in claimed}
-    claim.renewed_at = time.monotonic()
     return claim, claimed
 
 
