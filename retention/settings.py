@@ -246,6 +246,8 @@ OUTBOX_CONCURRENCY = env_int("OUTBOX_CONCURRENCY", 8)
 # of it while the holder works, so a killed worker's messages are picked up within it.
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 60)
 TELEGRAM_PUSH_LEASE_SECONDS = env_int("TELEGRAM_PUSH_LEASE_SECONDS", 60)
+if min(OUTBOX_LEASE_SECONDS, TELEGRAM_PUSH_LEASE_SECONDS) < 1:
+    raise ImproperlyConfigured("OUTBOX_LEASE_SECONDS and TELEGRAM_PUSH_LEASE_SECONDS must be >= 1")
 # Messages marked in flight together on channels whose provider drops repeated keys (one at
 # a time on the others, so a crash leaves at most the one being sent uncertain).
 OUTBOX_GROUP = env_int("OUTBOX_GROUP", 128)
