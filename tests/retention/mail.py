@@ -1,7 +1,9 @@
 """An email backend standing in for an SMTP relay in fault tests, in this process or in a
 worker process: each message's ``X-Idempotency-Key`` is appended (and fsynced) to the file
 named by ``TEST_MAIL_KEYS`` when the relay takes it, then the relay's answer takes
-``TEST_MAIL_DELAY`` seconds. ``after_send`` lets a test act between two sends."""
+``TEST_MAIL_DELAY`` seconds, or a minute for the message numbered ``TEST_MAIL_HANG_AT``
+(so a test knows which message is in flight when it kills the worker). ``after_send``
+lets a test act between two sends."""
 
 from __future__ import annotations
 
@@ -23,9 +25,11 @@ class RelayBackend(BaseEmailBackend):
                 handle.write(message.extra_headers["X-Idempotency-Key"] + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            time.sleep(float(os.environ.get("TEST_MAIL_DELAY", "0")))
+            taken = len(sent_keys(path))
+            hang = taken == int(os.environ.get("TEST_MAIL_HANG_AT", "0"))
+            time.sleep(60 if hang else float(os.environ.get("TEST_MAIL_DELAY", "0")))
             if RelayBackend.after_send is not None:
-                RelayBackend.after_send(len(sent_keys(path)))
+                RelayBackend.after_send(taken)
         return len(email_messages)
 
 
