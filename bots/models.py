@@ -69,7 +69,8 @@ class QueueChat(models.Model):
 
 
 class AlertCard(models.Model):
-    """An alert posted to a chat: pending until the platform accepts it."""
+    """An alert posted to a chat: pending until the platform accepts it, failed when the
+    chat refused it or it may have been posted by a pusher that stopped mid-send."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -85,6 +86,13 @@ class AlertCard(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # The pusher that owns a pending card until ``claimed_until`` (renewed while it pushes);
+    # posting and recording check the token, so a pusher that lost its claim posts nothing.
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # Set just before the card is posted: a claimed card with this set whose claim ran out
+    # was in flight when its pusher stopped.
+    send_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

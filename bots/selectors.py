@@ -39,11 +39,12 @@ def chat_of_user(user, platform: str = "telegram") -> int | None:
     )
 
 
-def pending_cards(limit: int) -> list[AlertCard]:
+def cards_by_id(ids: list[int]) -> list[AlertCard]:
+    """The cards with what their text shows, oldest first."""
     return list(
-        AlertCard.objects.filter(state=AlertCard.State.PENDING)
+        AlertCard.objects.filter(pk__in=ids)
         .select_related("alert__customer", "alert__rule", "alert__assigned_to")
-        .order_by("created_at", "pk")[:limit]
+        .order_by("created_at", "pk")
     )
 
 

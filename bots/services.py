@@ -5,14 +5,21 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection, transaction
+from django.db.models import Exists, F, Q, QuerySet
 
 from bots.models import ESCALATION_QUEUE, LINK_CODE_TTL, AlertCard, ChatLink, ChatPrompt, LinkCode
-from retention.models import Alert
+from retention.models import Alert, JobLock
 from retention.services.audit import Actor, audit_record
 
 CODE_UNKNOWN = "That code is not valid. Create a new one in the admin (Chat link codes)."
 CODE_USED = "That code was already used. Create a new one in the admin."
 CODE_EXPIRED = "That code expired (codes last 10 minutes). Create a new one in the admin."
+CARD_UNCERTAIN = (
+    "may have been posted: the pusher stopped while posting it, and Telegram cannot "
+    "recognise a repeat, so it was not posted again"
+)
+# The job lease of the one card pusher; its token is also the claim token on its cards.
+PUSH_LEASE = "bots.push"
 
 
 class LinkRefused(Exception):
@@ -66,15 +73,15 @@ def cards_queue(*, now: dt.datetime, platform: str = "telegram") -> int:
         cursor.execute(
             f"""
             INSERT INTO bots_alertcard
-                (alert_id, platform, chat_id, state, created_at, attempts, last_error)
-            SELECT a.id, %s, COALESCE(l.chat_id, q.chat_id), 'pending', %s, 0, ''
+                (alert_id, platform, chat_id, state, created_at, attempts, last_error, claim_token)
+            SELECT a.id, %s, COALESCE(l.chat_id, q.chat_id), 'pending', %s, 0, '', ''
             FROM retention_alert a
             LEFT JOIN bots_chatlink l ON l.user_id = a.assigned_to_id AND l.platform = %s
             LEFT JOIN bots_queuechat q ON q.queue = a.queue AND q.platform = %s
             WHERE a.state IN ({open_states})
               AND COALESCE(l.chat_id, q.chat_id) IS NOT NULL
             UNION
-            SELECT a.id, %s, e.chat_id, 'pending', %s, 0, ''
+            SELECT a.id, %s, e.chat_id, 'pending', %s, 0, '', ''
             FROM retention_alert a
             JOIN bots_queuechat e ON e.queue = %s AND e.platform = %s
             WHERE a.state IN ({open_states}) AND a.escalated_at IS NOT NULL
@@ -88,14 +95,75 @@ def cards_queue(*, now: dt.datetime, platform: str = "telegram") -> int:
         return cursor.rowcount
 
 
-def card_sent(*, card_id: int, message_id: int, now: dt.datetime) -> None:
-    AlertCard.objects.filter(pk=card_id).update(
-        state=AlertCard.State.SENT, message_id=message_id, sent_at=now, last_error=""
+def cards_claim(*, token: str, limit: int, now: dt.datetime, until: dt.datetime) -> list[int]:
+    """Claim up to ``limit`` pending cards for the pusher holding ``token`` until ``until``:
+    unclaimed ones and ones whose claim ran out, locked with SKIP LOCKED so two pushers never
+    claim the same card. A card whose pusher stopped while posting it is failed as uncertain
+    rather than posted again: Telegram cannot recognise a repeat. Returns the claimed ids."""
+    with transaction.atomic():
+        rows = list(
+            AlertCard.objects.filter(state=AlertCard.State.PENDING)
+            .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
+            .select_for_update(skip_locked=True)
+            .order_by("created_at", "pk")
+            .values_list("pk", "send_started_at")[:limit]
+        )
+        stranded = [pk for pk, started in rows if started is not None]
+        claimed = [pk for pk, started in rows if started is None]
+        AlertCard.objects.filter(pk__in=stranded).update(
+            state=AlertCard.State.FAILED, last_error=CARD_UNCERTAIN, claimed_until=None
+        )
+        AlertCard.objects.filter(pk__in=claimed).update(claim_token=token, claimed_until=until)
+    return claimed
+
+
+def cards_renew(*, token: str, until: dt.datetime) -> int:
+    """Extend the claim on the cards this pusher still holds."""
+    return AlertCard.objects.filter(claim_token=token, state=AlertCard.State.PENDING).update(
+        claimed_until=until
     )
 
 
-def card_failed(*, card_id: int, error: str) -> None:
-    AlertCard.objects.filter(pk=card_id).update(state=AlertCard.State.FAILED, last_error=error)
+def cards_release(*, token: str) -> None:
+    """Give back the cards a pusher claimed but did not post, for the next pusher."""
+    _claimed(token).filter(send_started_at=None).update(claim_token="", claimed_until=None)
+
+
+def _claimed(token: str, card_id: int | None = None) -> QuerySet[AlertCard]:
+    mine = AlertCard.objects.filter(claim_token=token, state=AlertCard.State.PENDING)
+    return mine if card_id is None else mine.filter(pk=card_id)
+
+
+def card_start(*, card_id: int, token: str, now: dt.datetime) -> bool:
+    """Mark the card in flight right before posting it; False (post nothing) unless the card
+    is still ours and our pusher still holds the push lease, whose token we carry."""
+    still_pushing = JobLock.objects.filter(name=PUSH_LEASE, token=token)
+    return bool(
+        _claimed(token, card_id)
+        .filter(Exists(still_pushing))
+        .update(send_started_at=now, attempts=F("attempts") + 1)
+    )
+
+
+def card_sent(*, card_id: int, token: str, message_id: int, now: dt.datetime) -> None:
+    _claimed(token, card_id).update(
+        state=AlertCard.State.SENT,
+        message_id=message_id,
+        sent_at=now,
+        last_error="",
+        claimed_until=None,
+    )
+
+
+def card_failed(*, card_id: int, token: str, error: str) -> None:
+    _claimed(token, card_id).update(
+        state=AlertCard.State.FAILED, last_error=error, claimed_until=None
+    )
+
+
+def card_unsent(*, card_id: int, token: str) -> None:
+    """The platform could not be reached: the card stays pending, for the next pusher."""
+    _claimed(token, card_id).update(send_started_at=None, claim_token="", claimed_until=None)
 
 
 def prompt_open(

@@ -1,6 +1,13 @@
 """Pushing alert cards to chats. Triggered when alerts appear or change hands, and every
 minute by beat for anything a lost trigger left behind; one pusher at a time, so the
-rate limits it keeps hold across workers."""
+rate limits it keeps hold across workers.
+
+The pusher holds a short lease (``TELEGRAM_PUSH_LEASE_SECONDS``), renewed with its card
+claims every third of it while it pushes, so a backlog of any length keeps its pusher and a
+killed pusher's cards are picked up within one lease. The lease token is also the claim
+token on its cards: each card is marked in flight only while both still match, right
+before it is posted, so a pusher whose lease was taken over posts nothing more.
+"""
 
 from __future__ import annotations
 
@@ -10,64 +17,120 @@ import datetime as dt
 from asgiref.sync import sync_to_async
 from celery import shared_task
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from bots import actions, selectors
 from bots.cards import Message
-from bots.services import card_failed, card_sent, cards_queue
-from bots.telegram import paced_bot, push, redraw
-from retention.locks import job_lock
+from bots.services import (
+    PUSH_LEASE,
+    card_failed,
+    card_sent,
+    card_start,
+    card_unsent,
+    cards_claim,
+    cards_queue,
+    cards_release,
+    cards_renew,
+)
+from bots.telegram import Clock, LoopClock, Pacer, paced_bot, push, redraw
+from retention.locks import Lease, job_lock
 
 BATCH = 300
 
 
-def _next_batch() -> list[tuple[int, int, Message]]:
-    cards_queue(now=timezone.now())
-    return [
-        (c.pk, c.chat_id, actions.alert_message(c.alert)) for c in selectors.pending_cards(BATCH)
-    ]
+class _Pusher:
+    """The synchronous side of one push run: claims, per-card bookkeeping and renewals,
+    all under the run's lease token."""
 
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+        self.lost = False
+        self.totals = {"sent": 0, "failed": 0}
 
-def _record(results: dict[int, int | str]) -> tuple[int, int]:
-    sent = failed = 0
-    for card_id, result in results.items():
+    def renew(self) -> bool:
+        """Renew the lease and the claims on our cards; False once the lease was taken."""
+        if not self.lease.renew():
+            self.lost = True
+            return False
+        cards_renew(token=self.lease.token, until=timezone.now() + self.lease.ttl)
+        return True
+
+    def next_batch(self) -> list[tuple[int, int, Message]]:
+        if not self.renew():
+            return []
+        now = timezone.now()
+        cards_queue(now=now)
+        claimed = cards_claim(
+            token=self.lease.token, limit=BATCH, now=now, until=now + self.lease.ttl
+        )
+        return [
+            (c.pk, c.chat_id, actions.alert_message(c.alert))
+            for c in selectors.cards_by_id(claimed)
+        ]
+
+    def start(self, card_id: int) -> bool:
+        return card_start(card_id=card_id, token=self.lease.token, now=timezone.now())
+
+    def record(self, card_id: int, result: int | str | None) -> None:
+        token = self.lease.token
         if isinstance(result, int):
-            card_sent(card_id=card_id, message_id=result, now=timezone.now())
-            sent += 1
+            card_sent(card_id=card_id, token=token, message_id=result, now=timezone.now())
+            self.totals["sent"] += 1
+        elif result is None:
+            card_unsent(card_id=card_id, token=token)
         else:
-            card_failed(card_id=card_id, error=result)
-            failed += 1
-    return sent, failed
+            card_failed(card_id=card_id, token=token, error=result)
+            self.totals["failed"] += 1
 
 
-async def _push_all() -> dict[str, int]:
+async def _keep_alive(pusher: _Pusher) -> None:
+    """Renew in real time, whatever clock paces the cards, since leases are wall-clock."""
+    while not pusher.lost:
+        await asyncio.sleep(pusher.lease.ttl.total_seconds() / 3)
+        await sync_to_async(pusher.renew)()
+
+
+async def _push_all(pusher: _Pusher, clock: Clock) -> dict[str, int]:
     """Batch after batch with one bot connection, until no card is pending (alerts stored
     meanwhile are picked up by the next batch)."""
-    totals = {"sent": 0, "failed": 0}
+    pacer = Pacer(clock)
     bot = paced_bot(token=settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL)
     async with bot:
-        while batch := await sync_to_async(_next_batch)():
-            results = await push(bot, batch)
-            sent, failed = await sync_to_async(_record)(results)
-            totals["sent"] += sent
-            totals["failed"] += failed
-            if len(results) < len(batch):  # Telegram unreachable: the rest waits
-                break
-    return totals
+        heartbeat = asyncio.create_task(_keep_alive(pusher))
+        try:
+            while batch := await sync_to_async(pusher.next_batch)():
+                results = await push(
+                    bot,
+                    batch,
+                    start=sync_to_async(pusher.start),
+                    record=sync_to_async(pusher.record),
+                    pacer=pacer,
+                )
+                if None in results.values() or pusher.lost:  # Telegram unreachable: rest waits
+                    break
+        finally:
+            heartbeat.cancel()
+            await sync_to_async(cards_release)(token=pusher.lease.token)
+            await sync_to_async(connections.close_all)()  # the connection of sync_to_async's thread
+    return pusher.totals
 
 
-def push_pending_cards() -> dict[str, int]:
-    return asyncio.run(_push_all())
+def push_pending_cards(*, clock: Clock | None = None) -> dict:
+    """Push every pending card under the push lease; ``clock`` paces them (the event
+    loop's by default)."""
+    ttl = dt.timedelta(seconds=settings.TELEGRAM_PUSH_LEASE_SECONDS)
+    with job_lock(PUSH_LEASE, ttl=ttl) as lease:
+        if not lease:
+            return {"skipped": "another pusher holds the lease"}
+        return asyncio.run(_push_all(_Pusher(lease), clock or LoopClock()))
 
 
 @shared_task(acks_late=True)
 def push_alert_cards_task() -> dict:
     if not settings.TELEGRAM_BOT_TOKEN:
         return {"skipped": "TELEGRAM_BOT_TOKEN is not set"}
-    with job_lock("bots.push", ttl=dt.timedelta(minutes=15)) as acquired:
-        if not acquired:
-            return {"skipped": "another pusher holds the lease"}
-        return push_pending_cards()
+    return push_pending_cards()
 
 
 def _posted(alert_ids: list[int]) -> list[tuple[int, int, Message]]:

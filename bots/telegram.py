@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -206,17 +206,33 @@ def build_application(*, token: str, base_url: str | None = None) -> Application
 # --- Pushing cards ---------------------------------------------------------------------------
 
 
+class Clock(Protocol):
+    """Where the pacer reads the time and waits: the event loop's clock, or a test's."""
+
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 def _seconds(retry_after: int | dt.timedelta) -> float:
     return retry_after.total_seconds() if isinstance(retry_after, dt.timedelta) else retry_after
 
 
-async def _send_card(bot: Bot, chat_id: int, message: Message) -> int:
+async def _send_card(bot: Bot, clock: Clock, chat_id: int, message: Message) -> int:
     for _ in range(MAX_RETRY_AFTER + 1):
         try:
             sent = await bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
             return sent.message_id
         except RetryAfter as exc:  # Telegram asks us to slow down: wait as long as it says
-            await asyncio.sleep(_seconds(exc.retry_after))
+            await clock.sleep(_seconds(exc.retry_after))
     raise RetryAfter(0)
 
 
@@ -227,30 +243,60 @@ async def redraw(bot: Bot, cards: list[tuple[int, int, Message]]) -> None:
         await _edit(bot, chat_id, message_id, message)
 
 
-async def push(bot: Bot, cards: list[tuple[int, int, Message]]) -> dict[int, int | str]:
+class Pacer:
+    """The time of the last post to each chat during one push run, across its batches, so
+    the first card of a batch still waits for the last one of the batch before (the
+    overall rate is the bot's: :class:`SharedPace`)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.per_chat = settings.TELEGRAM_SECONDS_PER_CHAT
+        self.last: dict[int, float] = {}
+
+    async def wait_for_chat(self, chat_id: int) -> None:
+        last = self.last.get(chat_id)
+        wait = 0.0 if last is None else last + self.per_chat - self.clock.time()
+        if wait > 0:
+            await self.clock.sleep(wait)
+
+    def posted(self, chat_id: int) -> None:
+        self.last[chat_id] = self.clock.time()
+
+
+async def push(
+    bot: Bot,
+    cards: list[tuple[int, int, Message]],
+    *,
+    start: Callable[[int], Awaitable[bool]],
+    record: Callable[[int, int | str | None], Awaitable[None]],
+    pacer: Pacer,
+) -> dict[int, int | str | None]:
     """Send ``(card id, chat id, message)`` cards: chats in parallel, each chat's cards a
     second apart, everything within the overall rate (``bot`` is a :func:`paced_bot`).
-    Returns card id → message id, or an error text for cards the chat refused."""
-    per_chat = settings.TELEGRAM_SECONDS_PER_CHAT
+    ``start(card id)`` is awaited right
+    before each post and may refuse it (the card is no longer ours); ``record`` gets each
+    outcome at once: the message id, an error text for cards the chat refused, or None
+    when Telegram could not be reached. Returns the same outcomes by card id."""
     by_chat: dict[int, list[tuple[int, Message]]] = {}
     for card_id, chat_id, message in cards:
         by_chat.setdefault(chat_id, []).append((card_id, message))
-    results: dict[int, int | str] = {}
+    results: dict[int, int | str | None] = {}
 
     async def chat_worker(chat_id: int, queue: list[tuple[int, Message]]) -> None:
-        loop = asyncio.get_running_loop()
-        last = -per_chat
         for card_id, message in queue:
-            wait = last + per_chat - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await pacer.wait_for_chat(chat_id)
+            if not await start(card_id):
+                continue
+            result: int | str | None = None
             try:
-                results[card_id] = await _send_card(bot, chat_id, message)
+                result = await _send_card(bot, pacer.clock, chat_id, message)
             except (Forbidden, BadRequest) as exc:  # bot blocked, chat gone: no retry helps
-                results[card_id] = f"{type(exc).__name__}: {exc.message}"
+                result = f"{type(exc).__name__}: {exc.message}"
             except TelegramError as exc:  # network trouble: stays pending for the next run
                 log.warning("card %s to chat %s not sent: %s", card_id, chat_id, exc)
-            last = loop.time()
+            pacer.posted(chat_id)
+            results[card_id] = result
+            await record(card_id, result)
 
     await asyncio.gather(*(chat_worker(c, q) for c, q in by_chat.items()))
     return results

@@ -21,7 +21,7 @@ from retention.permissions import IsAdminRole, SignedByProvider
 from retention.schema import VALIDATION_ERRORS
 from retention.services.audit import Actor
 from retention.services.coupons import CouponRefused, coupon_redeem
-from retention.services.outbox import RECEIPT_STATES, outbox_receipt
+from retention.services.outbox import RECEIPT_STATES, ReceiptRefused, outbox_receipt
 
 _REFUSAL_STATUS = {
     "unknown": status.HTTP_404_NOT_FOUND,
@@ -190,7 +190,7 @@ class DeliveryReceipts(APIView):
                 continue
             try:
                 message = outbox_receipt(**given.validated_data, now=timezone.now())
-            except OutboxMessage.DoesNotExist as exc:
+            except (OutboxMessage.DoesNotExist, ReceiptRefused) as exc:
                 results.append({"index": index, "error": str(exc)})
                 continue
             results.append({"index": index, "state": message.state})

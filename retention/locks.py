@@ -1,10 +1,15 @@
-"""Leases that keep a scheduled job from running twice at once."""
+"""Leases that keep a scheduled job from running twice at once.
+
+A lease is short and renewed by its holder while the job works, so it dies with the
+holder: a killed worker blocks the job for at most one lease, not for the job's length.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -35,18 +40,38 @@ def lock_acquire(*, name: str, ttl: timedelta) -> str | None:
     return token
 
 
+def lock_renew(*, name: str, token: str, ttl: timedelta) -> bool:
+    """Extend our lease by ``ttl`` from now; False when it expired and was taken over (or
+    released), and the caller must stop working as its holder."""
+    return bool(
+        JobLock.objects.filter(name=name, token=token).update(expires_at=timezone.now() + ttl)
+    )
+
+
 def lock_release(*, name: str, token: str) -> None:
     """Release only our own lease: one that expired and was taken over stays with its new holder."""
     JobLock.objects.filter(name=name, token=token).delete()
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A held job lease; the job calls :meth:`renew` as it makes progress."""
+
+    name: str
+    token: str
+    ttl: timedelta
+
+    def renew(self) -> bool:
+        return lock_renew(name=self.name, token=self.token, ttl=self.ttl)
+
+
 @contextmanager
-def job_lock(name: str, *, ttl: timedelta) -> Iterator[bool]:
-    """``with job_lock("score", ttl=...) as acquired:`` runs the body either way; a job
-    checks ``acquired`` and skips when another run holds the lease."""
+def job_lock(name: str, *, ttl: timedelta) -> Iterator[Lease | None]:
+    """``with job_lock("score", ttl=...) as lease:`` runs the body either way; a job
+    checks ``lease`` (None when another run holds it) and skips, or renews it as it works."""
     token = lock_acquire(name=name, ttl=ttl)
     try:
-        yield token is not None
+        yield Lease(name=name, token=token, ttl=ttl) if token is not None else None
     finally:
         if token is not None:
             lock_release(name=name, token=token)

@@ -603,6 +603,12 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # The fencing token of the claim that owns the row while it is ``sending``: every write
+    # of an outcome checks it, so a worker whose lease was taken over changes nothing.
+    claim_token = models.CharField(max_length=32, blank=True)
+    # Set just before the message is handed to its channel: a row still ``sending`` with
+    # this set was in flight when its worker stopped; without it, it was never attempted.
+    send_started_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()

@@ -277,11 +277,21 @@ RETENTION_HTTP_TIMEOUT = env_int("RETENTION_HTTP_TIMEOUT", 10)
 # Failed sends are retried after 30 s, 60 s, 120 s ... and failed for good after this many.
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 6)
 OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 30)
-# A worker claiming a batch owns it this long; after that it counts as dead mid-send.
-OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300)
 OUTBOX_BATCH = env_int("OUTBOX_BATCH", 500)
 # Sends in flight at once per worker, on channels whose backend allows it (HTTP ones).
 OUTBOX_CONCURRENCY = env_int("OUTBOX_CONCURRENCY", 8)
+# Leases of sending workers (hardening, issue 14). A worker's claim on its messages, and
+# the flush's and the card pusher's job leases, last this long and are renewed every third
+# of it while the holder works, so a killed worker's messages are picked up within it.
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 60)
+TELEGRAM_PUSH_LEASE_SECONDS = env_int("TELEGRAM_PUSH_LEASE_SECONDS", 60)
+if min(OUTBOX_LEASE_SECONDS, TELEGRAM_PUSH_LEASE_SECONDS) < 1:
+    raise ImproperlyConfigured("OUTBOX_LEASE_SECONDS and TELEGRAM_PUSH_LEASE_SECONDS must be >= 1")
+# Messages marked in flight together on channels whose provider drops repeated keys (one at
+# a time on the others, so a crash leaves at most the one being sent uncertain).
+OUTBOX_GROUP = env_int("OUTBOX_GROUP", 128)
+# Reconnects when the database drops while outcomes are recorded, before giving up.
+OUTBOX_DB_RETRIES = env_int("OUTBOX_DB_RETRIES", 5)
 # Delivery receipts from providers are signed with this (HMAC-SHA256, like our webhooks).
 RECEIPTS_SECRET = env_str("RECEIPTS_SECRET")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from retention.cli import moment
@@ -45,10 +46,13 @@ def send_outbox_task(self, message_ids: list[int]) -> dict:
 
 @shared_task(acks_late=True)
 def flush_outbox_task() -> dict:
-    with job_lock("retention.outbox", ttl=dt.timedelta(minutes=10)) as acquired:
-        if not acquired:
+    """The lease is short and renewed as the flush sends, so a killed flush holds up the
+    next one for at most ``OUTBOX_LEASE_SECONDS``."""
+    ttl = dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    with job_lock("retention.outbox", ttl=ttl) as lease:
+        if not lease:
             return {"skipped": "another flush holds the lease"}
-        return outbox_flush(now=timezone.now())
+        return outbox_flush(now=timezone.now(), keep_alive=lease.renew)
 
 
 @shared_task(acks_late=True)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('retention', '0008_hashed_tokens_and_roles'),
+        ('retention', '0009_claim_tokens'),
     ]
 
     operations = [

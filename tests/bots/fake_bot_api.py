@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from email.message import Message
 from urllib.parse import parse_qsl
 
@@ -28,6 +29,7 @@ class FakeBotApi(LocalJsonServer):
         self.calls: list[tuple[str, dict, float]] = []  # method, parameters, monotonic time
         self.throttle_next = 0  # how many sendMessage calls answer 429
         self.refuse_next = 0  # how many sendMessage calls answer 400, as for a bad message
+        self.on_send: Callable[[int], None] | None = None  # called with the count of sends
         self.retry_after = 1
         self._lock = threading.Lock()
         self._message_id = 1000
@@ -42,6 +44,8 @@ class FakeBotApi(LocalJsonServer):
         return self.handle(path.rsplit("/", 1)[-1], params)
 
     def handle(self, method: str, params: dict) -> tuple[int, dict]:
+        if method == "sendMessage" and self.on_send is not None:
+            self.on_send(len(self.sent()) + 1)
         with self._lock:
             self.calls.append((method, params, time.monotonic()))
             if method == "sendMessage" and self.throttle_next > 0:

@@ -36,3 +36,23 @@ def test_the_lease_is_released_when_the_job_fails(db):
     with pytest.raises(RuntimeError), job_lock("score", ttl=HOUR):
         raise RuntimeError("boom")
     assert not JobLock.objects.exists()
+
+
+def test_a_renewed_lease_outlives_its_first_expiry(db):
+    with job_lock("flush", ttl=timedelta(seconds=30)) as lease:
+        JobLock.objects.filter(name="flush").update(
+            expires_at=timezone.now() + timedelta(seconds=1)
+        )
+        assert lease.renew()
+        assert JobLock.objects.get(name="flush").expires_at > timezone.now() + timedelta(seconds=20)
+        assert lock_acquire(name="flush", ttl=HOUR) is None
+
+
+def test_a_lease_taken_over_cannot_be_renewed_by_its_old_holder(db):
+    with job_lock("flush", ttl=HOUR) as lease:
+        JobLock.objects.filter(name="flush").update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        successor = lock_acquire(name="flush", ttl=HOUR)
+        assert not lease.renew()
+        assert JobLock.objects.get(name="flush").token == successor

@@ -1,0 +1,46 @@
+"""A backlog of alert cards for one chat, and how often each was posted there."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bots.models import QueueChat
+from customers.models import Customer
+from retention.models import Alert, RiskRule
+from tests.bots.fake_bot_api import FakeBotApi
+from tests.retention.factories import AS_OF, NOW
+
+CHAT = 1001
+BACKLOG = 2000
+
+
+def backlog_alerts() -> int:
+    """An open alert for each of 2,000 customers, all for one queue chat."""
+    QueueChat.objects.create(queue="shared", chat_id=CHAT)
+    people = Customer.objects.bulk_create(
+        Customer(external_id=f"b{n:04d}", name=f"Backlog {n}") for n in range(BACKLOG)
+    )
+    rule = RiskRule.objects.get(name="High churn risk")
+    Alert.objects.bulk_create(
+        Alert(
+            customer=person,
+            rule=rule,
+            severity="high",
+            as_of=AS_OF,
+            raised_at=NOW,
+            probability=0.9,
+            tier="high",
+            value_at_risk=100.0,
+        )
+        for person in people
+    )
+    return BACKLOG
+
+
+def posted(telegram: FakeBotApi) -> Counter[str]:
+    """How many times each customer's card was posted to the chat."""
+    return Counter(
+        m["text"].split("\n")[1].split(" · ")[0]
+        for m in telegram.sent()
+        if int(m["chat_id"]) == CHAT
+    )

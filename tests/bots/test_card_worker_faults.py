@@ -1,0 +1,57 @@
+"""The card pusher in real Celery workers, in their own processes: a backlog of 2,000
+cards to one chat, a second pusher refused while the first renews its short lease, then
+the first frozen with SIGSTOP until the second takes over. Telegram is the local fake Bot
+API; the pace is switched off here (the pacing tests use an injected clock)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bots.models import AlertCard
+from bots.services import CARD_UNCERTAIN
+from bots.tasks import push_alert_cards_task
+from tests.bots.backlog import BACKLOG, backlog_alerts, posted
+from tests.bots.fake_bot_api import TOKEN, FakeBotApi
+from tests.retention.workers import wait_for, workers
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+SKIPPED = {"skipped": "another pusher holds the lease"}
+
+
+def test_a_backlog_of_two_thousand_cards_is_posted_once_across_two_pushers_and_a_takeover():
+    backlog_alerts()
+    with FakeBotApi() as telegram, workers() as start:
+        env = {
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": telegram.base_url,
+            "TELEGRAM_SECONDS_PER_CHAT": "0",
+            "TELEGRAM_MESSAGES_PER_SECOND": "100000",
+            "TELEGRAM_PUSH_LEASE_SECONDS": "2",
+        }
+        first = start("pusher-a", **env)
+        start("pusher-b", **env)
+        pushing = push_alert_cards_task.apply_async(queue="pusher-a")
+        began = wait_for(lambda: telegram.sent() and time.monotonic())
+        wait_for(lambda: time.monotonic() - began > 3)  # past its first lease
+        assert push_alert_cards_task.apply_async(queue="pusher-b").get(timeout=60) == SKIPPED
+        first.freeze()
+
+        def taken_over() -> dict | None:
+            result = push_alert_cards_task.apply_async(queue="pusher-b").get(timeout=120)
+            return None if result == SKIPPED else result
+
+        wait_for(taken_over, timeout=120, every=0.5)
+        first.thaw()
+        pushing.get(timeout=60)
+        wait_for(taken_over, timeout=120, every=0.5)  # the next beat tick: what A gave back
+
+    times = posted(telegram)
+    cards = dict(AlertCard.objects.values_list("alert__customer__external_id", "state"))
+    uncertain = AlertCard.objects.filter(state="failed")
+    assert len(cards) == BACKLOG and uncertain.count() <= 1
+    assert all(times[who] == 1 for who, state in cards.items() if state == "sent")
+    assert all(times[who] <= 1 for who, state in cards.items() if state == "failed")
+    assert set(uncertain.values_list("last_error", flat=True)) <= {CARD_UNCERTAIN}

@@ -1,0 +1,91 @@
+"""The outbox with real Celery workers in their own processes, killed with ``kill -9`` or
+frozen with SIGSTOP mid-batch, sending email through a relay that records every
+idempotency key it takes (the SMTP stand-in of ``tests.retention.mail``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from retention.models import OutboxMessage
+from retention.services.outbox import UNCERTAIN
+from retention.tasks import flush_outbox_task, send_outbox_task
+from tests.retention.mail import sent_keys
+from tests.retention.outbox_faults import key, queued, states
+from tests.retention.workers import wait_for, workers
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+LEASE = "2"  # seconds: OUTBOX_LEASE_SECONDS of the workers
+
+
+def flushed(queue: str) -> dict:
+    """Run a flush on ``queue``'s worker, again while a dead or frozen worker's lease lasts."""
+
+    def flush() -> dict | None:
+        result = flush_outbox_task.apply_async(queue=queue).get(timeout=60)
+        return None if "skipped" in result else result
+
+    return wait_for(flush, every=0.5)
+
+
+def in_flight(relay) -> int:
+    """Wait for the relay to take one more message, and return its place in the batch: the
+    relay writes the key as it takes a message, then answers after TEST_MAIL_DELAY."""
+    before = len(sent_keys(relay))
+    return wait_for(lambda: len(sent_keys(relay)) > before and len(sent_keys(relay)))
+
+
+def expected(count: int, uncertain: int | None) -> list[tuple[str, str]]:
+    """Every message sent and its offer too, but the one in flight: failed in both."""
+    return [("failed", "failed") if n == uncertain else ("sent", "sent") for n in range(count)]
+
+
+def test_a_worker_killed_mid_email_batch_leaves_one_uncertain_and_the_rest_sent_once(tmp_path):
+    relay = tmp_path / "keys"
+    messages = queued(20, "email")
+    env = {"TEST_MAIL_KEYS": str(relay), "OUTBOX_LEASE_SECONDS": LEASE}
+    with workers() as start:
+        first = start("first", TEST_MAIL_DELAY="0.2", TEST_MAIL_HANG_AT="5", **env)
+        flush_outbox_task.apply_async(queue="first")
+        wait_for(lambda: len(sent_keys(relay)) == 5)  # the fifth is with the relay
+        first.kill()
+        start("restarted", TEST_MAIL_DELAY="0", **env)
+        totals = flushed("restarted")
+
+    assert totals == {"sent": 15, "retrying": 0, "failed": 1}
+    assert Counter(sent_keys(relay)) == {key(m): 1 for m in messages}
+    assert states(messages) == expected(20, uncertain=4)
+    assert OutboxMessage.objects.get(pk=messages[4].pk).last_error == UNCERTAIN
+
+
+def test_a_batch_outliving_its_lease_and_a_frozen_worker_never_send_an_email_twice(tmp_path):
+    relay = tmp_path / "keys"
+    messages = queued(16, "email")
+    env = {"TEST_MAIL_KEYS": str(relay), "OUTBOX_LEASE_SECONDS": LEASE}
+    with workers() as start:
+        first = start("first", TEST_MAIL_DELAY="1", **env)
+        start("second", TEST_MAIL_DELAY="0", **env)
+        batch = flush_outbox_task.apply_async(queue="first")
+        wait_for(lambda: len(sent_keys(relay)) >= 3)  # 2 s into a batch on a 2 s lease
+        ids = [m.pk for m in messages]
+        assert send_outbox_task.apply_async([ids], queue="second").get(timeout=60) == {
+            "sent": 0,
+            "failed": 0,
+        }
+        in_flight(relay)
+        first.freeze()  # mid-send, until its lease has run out and the second took over
+        place = len(sent_keys(relay))  # nothing more is taken while it is frozen
+        totals = flushed("second")
+        first.thaw()
+        done = batch.get(timeout=60)
+
+    # Frozen during the relay's answer, the last message taken is the one in doubt; frozen
+    # in the instant between recording it and taking the next, none is.
+    uncertain = place - 1 if totals["failed"] else None
+    assert done == {"sent": place - totals["failed"], "retrying": 0, "failed": 0}
+    assert totals == {"sent": 16 - place, "retrying": 0, "failed": totals["failed"]}
+    assert totals["failed"] <= 1
+    assert Counter(sent_keys(relay)) == {key(m): 1 for m in messages}
+    assert states(messages) == expected(16, uncertain=uncertain)
