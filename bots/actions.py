@@ -8,7 +8,6 @@ Every function is synchronous and touches the ORM; async adapters call them thro
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -355,15 +354,6 @@ def _dismiss(user, chat_id: int, intervention: Intervention, reason: str, now) -
         intervention_id=intervention.pk, actor=_actor(user, chat_id), now=now, reason=reason
     )
     prompt_close(chat_id=chat_id)
-    if done.alert_id:
-        with contextlib.suppress(AlertClosed):
-            alert_close(
-                alert_id=done.alert_id,
-                actor=_actor(user, chat_id),
-                now=now,
-                dismiss=True,
-                note=reason,
-            )
     return Reply(
         message=Message(f"Offer #{done.pk} dismissed: {reason}."),
         notice="Dismissed.",

@@ -239,6 +239,29 @@ def alert_close(
     return alert
 
 
+def alerts_dismiss_open(*, ids, actor: Actor, now: dt.datetime, note: str) -> int:
+    """Dismiss those of these alerts still open (their offer was dismissed, so nothing is
+    left to do), each audited; closed ones are left as they are. Returns how many."""
+    with transaction.atomic():
+        alerts = list(
+            Alert.objects.select_for_update().filter(pk__in=list(ids), state__in=Alert.OPEN_STATES)
+        )
+        for alert in alerts:
+            audit_record(
+                actor=actor,
+                action="dismissed",
+                at=now,
+                alert=alert,
+                from_state=alert.state,
+                to_state=Alert.State.DISMISSED,
+                detail={"note": note} if note else None,
+            )
+            alert.state, alert.resolution = Alert.State.DISMISSED, ""
+            alert.closed_at, alert.note = now, note
+        Alert.objects.bulk_update(alerts, ["state", "resolution", "closed_at", "note"])
+    return len(alerts)
+
+
 def alerts_resolve_won_back(*, now: dt.datetime, definition: ChurnDefinition | None = None) -> int:
     """Close every open alert whose customer has placed a qualifying order since it was
     raised, recording the order: the customer was won back."""

@@ -28,6 +28,7 @@ from retention.selectors import (
     open_alerts_of_rule,
     recommended_skus,
 )
+from retention.services.alerts import alerts_dismiss_open
 from retention.services.audit import RULE, Actor, audit_bulk, audit_entry, audit_record
 
 ALREADY_DECIDED = "already {state} by {who} at {at:%Y-%m-%d %H:%M}"
@@ -328,6 +329,8 @@ def interventions_dismiss(*, ids, actor: Actor, now: dt.datetime, reason: str) -
 
 
 def _dismiss(interventions: list[Intervention], actor: Actor, now, reason: str) -> None:
+    """Dismiss the offers and their open alerts: whichever surface dismissed the offer
+    (bot, admin, console), the case is closed the same way."""
     for intervention in interventions:
         intervention.state = Intervention.State.DISMISSED
         intervention.dismiss_reason = reason[:200]
@@ -338,6 +341,9 @@ def _dismiss(interventions: list[Intervention], actor: Actor, now, reason: str) 
     AuditEntry.objects.bulk_create(
         _entry(actor, "dismissed", now, i, Intervention.State.PROPOSED, i.state, {"reason": reason})
         for i in interventions
+    )
+    alerts_dismiss_open(
+        ids=[i.alert_id for i in interventions if i.alert_id], actor=actor, now=now, note=reason
     )
 
 

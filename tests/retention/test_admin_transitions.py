@@ -152,7 +152,9 @@ def test_the_edit_offer_action_asks_for_the_new_offer_first(client, agent_user, 
     assert not AuditEntry.objects.filter(action="edited").exists()
 
 
-def test_dismissing_offers_in_the_admin_records_the_reason(client, agent_user, proposed):
+def test_dismissing_offers_in_the_admin_records_the_reason_and_closes_the_alert(
+    client, agent_user, proposed
+):
     client.force_login(agent_user)
     client.post(
         INTERVENTIONS,
@@ -167,6 +169,9 @@ def test_dismissing_offers_in_the_admin_records_the_reason(client, agent_user, p
     assert dismissed.state == Intervention.State.DISMISSED
     assert dismissed.dismiss_reason == "customer called us already"
     assert dismissed.audit.filter(action="dismissed", actor=agent_user).exists()
+    alert = Alert.objects.get(pk=dismissed.alert_id)
+    assert alert.state == Alert.State.DISMISSED and alert.closed_at is not None
+    assert alert.note == "customer called us already"
 
 
 def test_resolving_an_alert_in_the_admin_sets_closed_at_and_audits(client, agent_user, proposed):
