@@ -29,6 +29,15 @@ def _metric(name: str, label: str):
     return show
 
 
+@admin.display(description="validation AUC (mean ± sd, folds)")
+def _validation(obj: ModelVersion) -> str:
+    mean, std = obj.metrics.get("validation_auc"), obj.metrics.get("validation_auc_std")
+    if mean is None or mean != mean:  # missing, or NaN: no fold held both outcomes
+        return "-"
+    spread = "" if std is None or std != std else f" ± {std:.4f}"
+    return f"{mean:.4f}{spread} ({obj.metrics.get('validation_folds', '?')})"
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = (
@@ -39,6 +48,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         _metric("brier", "Brier"),
         _metric("pr_auc", "PR AUC"),
         _metric("top_decile_lift", "lift@10%"),
+        _validation,
         "trained_as_of",
         "holdout_cutoff",
         "promoted_at",
@@ -47,7 +57,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     exclude = ("artifact", "reference")
     readonly_fields = [
         f.name for f in ModelVersion._meta.fields if f.name not in {"artifact", "reference", "id"}
-    ] + ["calibration"]
+    ] + ["calibration", _validation]
     actions = ("make_champion", "roll_back")
 
     def has_add_permission(self, request) -> bool:

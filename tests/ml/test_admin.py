@@ -23,6 +23,7 @@ def test_ml_pages_open_for_an_admin_and_show_metrics(client, admin_user, scored,
     assert response.status_code == 200
     detail = client.get(reverse("admin:ml_modelversion_change", args=[scored.pk]))
     assert b"observed" in detail.content  # the calibration table
+    assert "± " in detail.content.decode()  # validation AUC mean ± spread over the folds
 
 
 def test_agents_cannot_promote_models(client, agent_user, scored):
