@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from bots import selectors
+from bots.callbacks import ALERT, INTERVENTION, callback, parse
 from bots.cards import Button, Message, alert_card, customer_line
 from bots.limits import chat_over_limit
 from bots.models import ChatPrompt
@@ -22,6 +23,7 @@ from bots.services import LinkRefused, chat_link, chat_unlink, prompt_close, pro
 from customers.models import OfferType
 from retention.messages import offer_text
 from retention.models import Alert, Intervention
+from retention.selectors import alert_for_card, intervention_with_campaign
 from retention.services.alerts import AlertClosed, alert_assign, alert_close
 from retention.services.audit import Actor
 from retention.services.interventions import (
@@ -150,11 +152,11 @@ def _alerts_page(user, page: int, edit: bool = False) -> Reply:
     ]
     nav = []
     if page > 1:
-        nav.append(Button("« Previous", f"al:page:{page - 1}"))
+        nav.append(Button("« Previous", callback(ALERT, "page", page - 1)))
     if page * PAGE < total:
-        nav.append(Button("Next »", f"al:page:{page + 1}"))
+        nav.append(Button("Next »", callback(ALERT, "page", page + 1)))
     shows = [
-        [Button(f"Show #{a.pk}", f"al:show:{a.pk}") for a in shown[i : i + 4]]
+        [Button(f"Show #{a.pk}", callback(ALERT, "show", a.pk)) for a in shown[i : i + 4]]
         for i in range(0, len(shown), 4)
     ]
     body = Message("\n".join(lines), [*shows, nav] if nav else shows)
@@ -184,7 +186,9 @@ def _customer(query: str) -> Reply:
         lines.append(f"Churn risk: {history}")
         lines.append("Why: " + "; ".join(view.scores[0].reasons))
     lines += [f"Open alert #{a.pk}: {a.rule.name}" for a in view.open_alerts]
-    buttons = [[Button(f"Show #{a.pk}", f"al:show:{a.pk}") for a in view.open_alerts[:4]]]
+    buttons = [
+        [Button(f"Show #{a.pk}", callback(ALERT, "show", a.pk)) for a in view.open_alerts[:4]]
+    ]
     return _say("\n".join(lines), buttons if view.open_alerts else None)
 
 
@@ -207,9 +211,7 @@ def alert_message(alert: Alert) -> Message:
 
 
 def _card(alert_id: int) -> Message:
-    return alert_message(
-        Alert.objects.select_related("customer", "rule", "assigned_to").get(pk=alert_id)
-    )
+    return alert_message(alert_for_card(alert_id))
 
 
 def _redraw(done: Intervention) -> list[tuple[int, int, Message]]:
@@ -234,12 +236,11 @@ def button(*, chat_id: int, data: str, now: dt.datetime) -> Reply:
     user = selectors.staff_for_chat(chat_id)
     if user is None:
         return Reply(notice=HOW_TO_LINK)
-    kind, _, rest = data.partition(":")
-    verb, _, arg = rest.partition(":")
+    kind, verb, arg = parse(data)
     try:
-        if kind == "iv":
+        if kind == INTERVENTION:
             return _intervention_button(user, chat_id, verb, arg, now)
-        if kind == "al":
+        if kind == ALERT:
             return _alert_button(user, chat_id, verb, int(arg), now)
     except (Intervention.DoesNotExist, Alert.DoesNotExist, ValueError):
         return Reply(notice="That card is out of date.")
@@ -271,7 +272,7 @@ def _alert_button(user, chat_id: int, verb: str, arg: int, now) -> Reply:
 
 def _intervention_button(user, chat_id: int, verb: str, arg: str, now) -> Reply:
     pk, _, extra = arg.partition(":")
-    intervention = Intervention.objects.select_related("campaign").get(pk=int(pk))
+    intervention = intervention_with_campaign(int(pk))
     actor = _actor(user, chat_id)
     try:
         if verb == "approve":
@@ -293,7 +294,7 @@ def _intervention_button(user, chat_id: int, verb: str, arg: str, now) -> Reply:
                 now=now,
             )
             reasons = [
-                [Button(text, f"iv:why:{intervention.pk}:{key}")]
+                [Button(text, callback(INTERVENTION, "why", intervention.pk, key))]
                 for key, text in DISMISS_REASONS.items()
             ]
             return _say("Why dismiss this offer? Tap a reason or type your own.", reasons)
@@ -308,7 +309,10 @@ def _intervention_button(user, chat_id: int, verb: str, arg: str, now) -> Reply:
 def _choose_type(intervention: Intervention) -> Reply:
     offers = intervention.campaign.offers.filter(is_active=True).order_by("offer_type")
     kinds = sorted({o.offer_type for o in offers})
-    rows = [[Button(OfferType(k).label, f"iv:type:{intervention.pk}:{k}")] for k in kinds]
+    rows = [
+        [Button(OfferType(k).label, callback(INTERVENTION, "type", intervention.pk, k))]
+        for k in kinds
+    ]
     return _say("Which kind of offer?", rows)
 
 
@@ -373,7 +377,7 @@ def text(*, chat_id: int, body: str, now: dt.datetime) -> Reply:
     prompt = selectors.open_prompt(chat_id, now)
     if prompt is None:
         return _say(HELP)
-    intervention = Intervention.objects.select_related("campaign").get(pk=prompt.intervention_id)
+    intervention = intervention_with_campaign(prompt.intervention_id)
     try:
         if prompt.kind == ChatPrompt.Kind.DISMISS_REASON:
             return _dismiss(user, chat_id, intervention, body.strip()[:200], now)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from bots.callbacks import ALERT, INTERVENTION, callback
 from customers.privacy import mask_email, mask_phone
 from retention.messages import offer_text
 from retention.models import Alert, Intervention
@@ -98,15 +99,15 @@ def alert_card(alert: Alert, intervention: Intervention | None) -> Message:
     if undecided:
         buttons.append(
             [
-                Button("Approve", f"iv:approve:{intervention.pk}"),
-                Button("Edit offer", f"iv:edit:{intervention.pk}"),
-                Button("Dismiss", f"iv:dismiss:{intervention.pk}"),
+                Button("Approve", callback(INTERVENTION, "approve", intervention.pk)),
+                Button("Edit offer", callback(INTERVENTION, "edit", intervention.pk)),
+                Button("Dismiss", callback(INTERVENTION, "dismiss", intervention.pk)),
             ]
         )
     if alert.state in Alert.OPEN_STATES:
-        row = [Button("Assign to me", f"al:mine:{alert.pk}")]
+        row = [Button("Assign to me", callback(ALERT, "mine", alert.pk))]
         if not undecided:
-            row.append(Button("Close alert", f"al:close:{alert.pk}"))
+            row.append(Button("Close alert", callback(ALERT, "close", alert.pk)))
         if console_url(alert):
             row.append(Button("Open in console", url=console_url(alert)))
         buttons.append(row)

@@ -27,6 +27,16 @@ def active_campaigns(*, as_of: dt.date) -> QuerySet[Campaign]:
     ).prefetch_related("offers")
 
 
+def alert_for_card(alert_id: int) -> Alert:
+    """An alert with what its chat card shows: customer, rule and assignee."""
+    return Alert.objects.select_related("customer", "rule", "assigned_to").get(pk=alert_id)
+
+
+def intervention_with_campaign(intervention_id: int) -> Intervention:
+    """An intervention with its campaign, whose limits an edit is checked against."""
+    return Intervention.objects.select_related("campaign").get(pk=intervention_id)
+
+
 def open_alerts_of_rule(rule_id: int) -> pd.Series:
     """Open alert id per customer id, for a rule (read as plain rows: half a million
     model instances' worth of ORM tuples took 1.6 s)."""
