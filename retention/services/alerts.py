@@ -216,26 +216,34 @@ def alert_mark_actioned(*, alert_id: int, actor: Actor, now: dt.datetime) -> Ale
     return alert
 
 
+_CLOSED_FIELDS = ["state", "resolution", "closed_at", "note"]
+
+
+def _close(alert: Alert, *, actor: Actor, now: dt.datetime, dismiss: bool, note: str) -> None:
+    """Close one locked, open alert in memory and audit it; the caller saves."""
+    before = alert.state
+    alert.state = Alert.State.DISMISSED if dismiss else Alert.State.RESOLVED
+    alert.resolution = "" if dismiss else Alert.Resolution.HANDLED
+    alert.closed_at, alert.note = now, note
+    audit_record(
+        actor=actor,
+        action="dismissed" if dismiss else "resolved",
+        at=now,
+        alert=alert,
+        from_state=before,
+        to_state=alert.state,
+        detail={"note": note} if note else None,
+    )
+
+
 def alert_close(
     *, alert_id: int, actor: Actor, now: dt.datetime, dismiss: bool, note: str = ""
 ) -> Alert:
     """Dismiss (nothing to do) or resolve (handled) an alert; either starts its cooldown."""
     with transaction.atomic():
         alert = _closable(alert_id)
-        before = alert.state
-        alert.state = Alert.State.DISMISSED if dismiss else Alert.State.RESOLVED
-        alert.resolution = "" if dismiss else Alert.Resolution.HANDLED
-        alert.closed_at, alert.note = now, note
-        alert.save(update_fields=["state", "resolution", "closed_at", "note"])
-        audit_record(
-            actor=actor,
-            action="dismissed" if dismiss else "resolved",
-            at=now,
-            alert=alert,
-            from_state=before,
-            to_state=alert.state,
-            detail={"note": note} if note else None,
-        )
+        _close(alert, actor=actor, now=now, dismiss=dismiss, note=note)
+        alert.save(update_fields=_CLOSED_FIELDS)
     return alert
 
 
@@ -247,18 +255,8 @@ def alerts_dismiss_open(*, ids, actor: Actor, now: dt.datetime, note: str) -> in
             Alert.objects.select_for_update().filter(pk__in=list(ids), state__in=Alert.OPEN_STATES)
         )
         for alert in alerts:
-            audit_record(
-                actor=actor,
-                action="dismissed",
-                at=now,
-                alert=alert,
-                from_state=alert.state,
-                to_state=Alert.State.DISMISSED,
-                detail={"note": note} if note else None,
-            )
-            alert.state, alert.resolution = Alert.State.DISMISSED, ""
-            alert.closed_at, alert.note = now, note
-        Alert.objects.bulk_update(alerts, ["state", "resolution", "closed_at", "note"])
+            _close(alert, actor=actor, now=now, dismiss=True, note=note)
+        Alert.objects.bulk_update(alerts, _CLOSED_FIELDS)
     return len(alerts)
 
 
