@@ -250,20 +250,17 @@ def train_candidate(
     features: Sequence[str],
     seed: int = 0,
     search_rows: int = 60_000,
+    folds: list[tuple[Dataset, Dataset]] | None = None,
 ) -> TrainedModel:
-    """Tune on the validation folds, then fit the chosen setting on all training rows and
-    calibrate it with cross-fitted predictions."""
+    """Tune on the validation folds (``fold_parts(data)`` unless given, so a zoo splits
+    its data once), then fit the chosen setting on all training rows and calibrate it with
+    cross-fitted predictions."""
     started = time.perf_counter()
     features = [BASELINE_FEATURE] if candidate.name == BASELINE else list(features)
     # Even a single setting is validated: the fold AUCs are how algorithms are compared
     # without looking at any later labels.
-    folds = [
-        (
-            data.take(fit).sample(min(search_rows, candidate.max_rows or search_rows), seed),
-            data.take(validate),
-        )
-        for fit, validate in validation_folds(data)
-    ]
+    rows = min(search_rows, candidate.max_rows or search_rows)
+    folds = [(f.sample(rows, seed), v) for f, v in (fold_parts(data) if folds is None else folds)]
     folds = [(f, v) for f, v in folds if len(np.unique(f.y)) == 2 and len(np.unique(v.y)) == 2]
     search: list[dict[str, Any]] = []
     best_params, best_aucs = candidate.grid[0], np.array([])
@@ -306,6 +303,11 @@ def train_candidate(
     )
 
 
+def fold_parts(data: Dataset) -> list[tuple[Dataset, Dataset]]:
+    """The (fit, validation) rows of each validation fold."""
+    return [(data.take(fit), data.take(validate)) for fit, validate in validation_folds(data)]
+
+
 def train_zoo(
     data: Dataset,
     *,
@@ -319,7 +321,11 @@ def train_zoo(
         raise ValueError(f"unknown algorithms: {', '.join(unknown)}; known: {', '.join(ZOO)}")
     if len(np.unique(data.y)) < 2:
         raise ValueError("training labels hold only one class; widen the training window")
-    return [train_candidate(ZOO[name], data, features=features, seed=seed) for name in algorithms]
+    folds = fold_parts(data)
+    return [
+        train_candidate(ZOO[name], data, features=features, seed=seed, folds=folds)
+        for name in algorithms
+    ]
 
 
 def choose(models: Sequence[TrainedModel]) -> TrainedModel:
