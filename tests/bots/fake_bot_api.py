@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from tests.local_server import LocalJsonServer
 
 TOKEN = "123456:TEST-TOKEN"
+SECRET = "webhook-secret-for-tests"
 
 
 def _decode(value: str):
@@ -140,3 +141,13 @@ def button_update(chat_id: int, data: str, message_id: int = 77) -> dict:
             },
         },
     }
+
+
+def send(client, update, secret: str = SECRET):
+    """Post ``update`` to the webhook as Telegram would, with its secret token."""
+    return client.post(
+        "/bots/telegram/webhook",
+        update,
+        content_type="application/json",
+        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret,
+    )

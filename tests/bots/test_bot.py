@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -16,7 +15,6 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
-from bots import runner
 from bots.actions import ALERTS_USAGE, HOW_TO_LINK, SLOW_DOWN
 from bots.models import ESCALATION_QUEUE, AlertCard, ChatLink, LinkCode, QueueChat
 from bots.services import CODE_EXPIRED, CODE_USED, link_code_create
@@ -37,38 +35,12 @@ from retention.models import (
 from retention.offers import PERCENT_RANGE, POINTS_RANGE
 from retention.services.alerts import alerts_escalate
 from retention.services.pipeline import after_scoring
-from tests.bots.fake_bot_api import TOKEN, FakeBotApi, button_update, message_update
+from tests.bots.fake_bot_api import button_update, message_update, send
 from tests.retention.factories import NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 AGENT_CHAT = 4242
-SECRET = "webhook-secret-for-tests"
-
-
-@pytest.fixture
-def telegram(settings):
-    settings.TELEGRAM_SECONDS_PER_CHAT = 0.01  # the pacing test below restores Telegram's 1 s
-    # Rate-limit counters live in a cache shared by every process: each test gets its own.
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    }
-    with FakeBotApi() as api:
-        settings.TELEGRAM_BOT_TOKEN = TOKEN
-        settings.TELEGRAM_API_BASE_URL = api.base_url
-        settings.TELEGRAM_WEBHOOK_SECRET = SECRET
-        runner.reset()
-        yield api
-        runner.reset()
-
-
-def send(client, update, secret=SECRET):
-    return client.post(
-        "/bots/telegram/webhook",
-        update,
-        content_type="application/json",
-        HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=secret,
-    )
 
 
 def link(client, user, chat_id=AGENT_CHAT):
