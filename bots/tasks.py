@@ -34,7 +34,7 @@ from bots.services import (
     cards_renew,
 )
 from bots.telegram import Clock, LoopClock, Pacer, paced_bot, push, redraw
-from retention.locks import Lease, job_lock
+from core.locks import Lease, job_lock
 
 BATCH = 300
 

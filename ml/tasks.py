@@ -11,9 +11,9 @@ import datetime as dt
 from celery import shared_task
 from django.utils import timezone
 
+from core.locks import job_lock
 from ml.models import ModelVersion
 from ml.services import score_customers, train_models
-from retention.locks import job_lock
 
 
 def _day(as_of: str | None) -> dt.date:

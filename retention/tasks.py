@@ -12,8 +12,8 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from retention.cli import moment
-from retention.locks import job_lock
+from core.locks import job_lock
+from core.time import moment
 from retention.services.alerts import alerts_escalate
 from retention.services.outbox import outbox_flush, outbox_send
 from retention.services.outcomes import campaigns_evaluate, interventions_settle

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from customers.bulk import copy_frame, foreign_keys_checked_in_bulk, reserve_ids
+from core.bulk import copy_frame, foreign_keys_checked_in_bulk, reserve_ids
 from customers.models import OfferType
 from ml.models import ScoringRun
 from ml.reasons import TEXT

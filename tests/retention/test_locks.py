@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from retention.locks import job_lock, lock_acquire, lock_release
-from retention.models import JobLock
+from core.locks import job_lock, lock_acquire, lock_release
+from core.models import JobLock
 
 HOUR = timedelta(hours=1)
 

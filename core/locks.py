@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from retention.models import JobLock
+from core.models import JobLock
 
 
 def lock_acquire(*, name: str, ttl: timedelta) -> str | None:
