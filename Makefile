@@ -73,9 +73,12 @@ test-smoke:
 	DATABASE_URL=sqlite:///$(CURDIR)/var/smoke.sqlite3 CELERY_BROKER_URL=filesystem:// \
 		$(BIN)/pytest -q -m smoke -p no:cacheprovider
 
+# lint-imports checks the import contracts in pyproject.toml (layers, no circles);
+# tests/test_architecture.py runs the same check inside `make test`, so CI fails on them.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .
@@ -99,4 +102,4 @@ bench: install
 	$(BIN)/python bench/bot.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache

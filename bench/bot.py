@@ -37,9 +37,9 @@ def setup(agents: int, alerts: int):
     from django.utils import timezone
 
     from bots.models import AlertCard, ChatLink
+    from core.roles import AGENT
     from customers.models import Customer
     from retention.models import Alert, RiskRule
-    from retention.roles import AGENT
 
     AlertCard.objects.all().delete()
     Alert.objects.all().delete()

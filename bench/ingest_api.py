@@ -15,7 +15,7 @@ def bench_api(*, orders: int, batch: int = 5_000) -> float:
     from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from retention.roles import ADMIN
+    from core.roles import ADMIN
     from retention.services.tokens import api_token_create
 
     run = uuid.uuid4().hex[:8]

@@ -56,7 +56,7 @@ def scored_run():
 
 
 def pipeline(run) -> None:
-    from retention.cli import moment
+    from core.time import moment
     from retention.models import Campaign, Offer, RiskRule
     from retention.services.pipeline import after_scoring
 

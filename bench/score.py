@@ -36,7 +36,7 @@ def build_shop(customers: int, orders: int, seed: int = 0) -> None:
     import pandas as pd
     from django.db import connection, transaction
 
-    from customers.bulk import copy_frame, reserve_ids
+    from core.bulk import copy_frame, reserve_ids
     from customers.models import Customer, Order, OrderLine, Product
 
     rng = np.random.default_rng(seed)

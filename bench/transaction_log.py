@@ -40,9 +40,9 @@ def main() -> None:
 
     from django.db import connection
 
+    from core.sql import read_frame
     from customers.models import Event, Order
     from customers.synthetic.services import generate_shop
-    from retention.sql import read_frame
 
     generate_shop(customers=args.customers, days=730, seed=3, end=END, replace=True)
     log = read_frame(

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from bots.models import AlertCard, ChatLink, LinkCode, QueueChat
 from bots.services import link_code_create
-from retention.paginators import LargeTableAdmin
-from retention.roles import ADMIN
+from core.paginators import LargeTableAdmin
+from core.roles import ADMIN
 
 
 @admin.register(LinkCode)

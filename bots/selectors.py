@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Sum
 
 from bots.models import AlertCard, ChatLink, ChatPrompt
+from core.roles import ADMIN, AGENT
 from customers.models import Customer
 from ml.selectors import score_history
 from retention.models import Alert, AuditEntry, Campaign, Intervention, OutboxMessage
-from retention.roles import ADMIN, AGENT
 
 User = get_user_model()
 

@@ -8,7 +8,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, Q, QuerySet
 
 from bots.models import ESCALATION_QUEUE, LINK_CODE_TTL, AlertCard, ChatLink, ChatPrompt, LinkCode
-from retention.models import Alert, JobLock
+from core.models import JobLock
+from retention.models import Alert
 from retention.services.audit import Actor, audit_record
 
 CODE_UNKNOWN = "That code is not valid. Create a new one in the admin (Chat link codes)."

@@ -34,7 +34,7 @@ from bots.services import (
     cards_renew,
 )
 from bots.telegram import Clock, LoopClock, Pacer, paced_bot, push, redraw
-from retention.locks import Lease, job_lock
+from core.locks import Lease, single_instance
 
 BATCH = 300
 
@@ -116,14 +116,15 @@ async def _push_all(pusher: _Pusher, clock: Clock) -> dict[str, int]:
     return pusher.totals
 
 
-def push_pending_cards(*, clock: Clock | None = None) -> dict:
+def _push_lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.TELEGRAM_PUSH_LEASE_SECONDS)
+
+
+@single_instance(PUSH_LEASE, ttl=_push_lease, busy="pusher")
+def push_pending_cards(*, lease: Lease, clock: Clock | None = None) -> dict:
     """Push every pending card under the push lease; ``clock`` paces them (the event
     loop's by default)."""
-    ttl = dt.timedelta(seconds=settings.TELEGRAM_PUSH_LEASE_SECONDS)
-    with job_lock(PUSH_LEASE, ttl=ttl) as lease:
-        if not lease:
-            return {"skipped": "another pusher holds the lease"}
-        return asyncio.run(_push_all(_Pusher(lease), clock or LoopClock()))
+    return asyncio.run(_push_all(_Pusher(lease), clock or LoopClock()))
 
 
 @shared_task(acks_late=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.paginators import LargeTableAdmin
 from customers.models import (
     Customer,
     Event,
@@ -16,7 +17,6 @@ from customers.models import (
     SyntheticTruth,
 )
 from customers.privacy_admin import PrivacyActions
-from retention.paginators import LargeTableAdmin
 
 
 @admin.register(Customer)

@@ -11,6 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.paginators import NewestFirstCursor
+from core.permissions import IsAdminRole, IsStaffRole
+from core.schema import DETAIL
 from customers.filters import CustomerFilter, OrderFilter
 from customers.importing.fields import KINDS, ORDER_MAX_LINES
 from customers.privacy import customer_erase, customer_export
@@ -28,9 +31,6 @@ from customers.serializers import (
     OrderSerializer,
 )
 from customers.services import KEYS, LINE_FIELDS, ORDER_FIELDS, upsert_batch
-from retention.paginators import NewestFirstCursor
-from retention.permissions import IsAdminRole, IsStaffRole
-from retention.schema import DETAIL
 
 
 def record_schema(kind: str) -> dict:

@@ -11,8 +11,8 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from core.roles import ADMIN
 from customers.privacy import customer_erase, customer_export
-from retention.roles import ADMIN
 
 # Each export reads every scoring-run file; a privacy request names one person anyway.
 MAX_SELECTED = 20

@@ -9,9 +9,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
+from core.paginators import LargeTableAdmin
 from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
 from ml.services import promote, rollback
-from retention.paginators import LargeTableAdmin
 
 
 @admin.register(ChurnDefinition)

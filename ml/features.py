@@ -16,14 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ml import bgnbd
-from ml.grouping import positions, run_counts, run_starts
-from ml.models import ChurnDefinition
-from ml.recommendations import NO_PICK, CategoryGroups, Lines, recommend
-from retention.sql import (
+from core.sql import (
     NumbersQuery,
-    cutoff_of,
-    epoch_days,
     epoch_days_sql,
     placeholders,
     read_frame,
@@ -32,6 +26,11 @@ from retention.sql import (
     timestamp_param,
     timestamp_sql,
 )
+from core.time import cutoff_of, epoch_days
+from ml import bgnbd
+from ml.grouping import positions, run_counts, run_starts
+from ml.models import ChurnDefinition
+from ml.recommendations import NO_PICK, CategoryGroups, Lines, recommend
 
 # Name -> what it means to a shop's staff. The order is the models' column order.
 FEATURES: dict[str, str] = {

@@ -7,8 +7,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from core.sql import placeholders, read_frame, timestamp_param
+from core.time import cutoff_of
 from ml.models import ChurnDefinition
-from retention.sql import cutoff_of, placeholders, read_frame, timestamp_param
 
 
 def label_window(as_of: dt.date, horizon_days: int) -> tuple[dt.datetime, dt.datetime]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import pandas as pd
 from django.db import connection, transaction
 
-from customers.bulk import analyze, copy_frame, copy_frame_into, is_postgres
+from core.bulk import analyze, copy_frame, copy_frame_into, is_postgres
 from ml.models import CustomerScore
 
 PARENT = CustomerScore._meta.db_table

@@ -9,33 +9,25 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
-from django.utils import timezone
 
+from core.locks import single_instance
+from core.time import business_day, day_of
 from ml.models import ModelVersion
 from ml.services import score_customers, train_models
-from retention.locks import job_lock
-
-
-def _day(as_of: str | None) -> dt.date:
-    return dt.date.fromisoformat(as_of) if as_of else timezone.localdate()
 
 
 @shared_task(acks_late=True)
+@single_instance("ml.score", ttl=dt.timedelta(hours=4), busy="scoring run")
 def score_all(as_of: str | None = None) -> dict:
-    with job_lock("ml.score", ttl=dt.timedelta(hours=4)) as acquired:
-        if not acquired:
-            return {"skipped": "another scoring run holds the lease"}
-        run = score_customers(as_of=_day(as_of))
-        return {"run": run.pk, "as_of": run.as_of.isoformat(), "scored": run.customers_scored}
+    run = score_customers(as_of=business_day(day_of(as_of)))
+    return {"run": run.pk, "as_of": run.as_of.isoformat(), "scored": run.customers_scored}
 
 
 @shared_task(acks_late=True)
+@single_instance("ml.train", ttl=dt.timedelta(hours=6), busy="training run")
 def retrain(as_of: str | None = None) -> dict:
-    day = _day(as_of)
-    with job_lock("ml.train", ttl=dt.timedelta(hours=6)) as acquired:
-        if not acquired:
-            return {"skipped": "another training run holds the lease"}
-        if ModelVersion.objects.filter(trained_as_of=day).exists():
-            return {"skipped": f"models were already trained as of {day}"}
-        result = train_models(as_of=day)
-        return {"best": result.best.pk, "promoted": result.promoted, "gate": result.gate}
+    day = business_day(day_of(as_of))
+    if ModelVersion.objects.filter(trained_as_of=day).exists():
+        return {"skipped": f"models were already trained as of {day}"}
+    result = train_models(as_of=day)
+    return {"best": result.best.pk, "promoted": result.promoted, "gate": result.gate}

@@ -24,6 +24,8 @@ from django.utils.html import format_html, format_html_join
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
+from core.paginators import LargeTableAdmin
+from core.roles import ADMIN, AGENT
 from customers.models import OfferType
 from ml.selectors import NotReady, latest_run, run_frame
 from retention import messages as texts
@@ -41,8 +43,6 @@ from retention.models import (
     RiskRule,
     RuleCondition,
 )
-from retention.paginators import LargeTableAdmin
-from retention.roles import ADMIN, AGENT
 from retention.rules import InvalidCondition
 from retention.services.alerts import AlertClosed, alert_assign, alert_close, rule_matches
 from retention.services.audit import Actor

@@ -16,9 +16,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.permissions import IsAdminRole
+from core.schema import VALIDATION_ERRORS
 from retention.models import OutboxMessage
-from retention.permissions import IsAdminRole, SignedByProvider
-from retention.schema import VALIDATION_ERRORS
+from retention.permissions import SignedByProvider
 from retention.services.audit import Actor
 from retention.services.coupons import CouponRefused, coupon_redeem
 from retention.services.outbox import RECEIPT_STATES, ReceiptRefused, outbox_receipt

@@ -9,12 +9,21 @@ class RetentionConfig(AppConfig):
         from customers.privacy import privacy_register
         from customers.signals import customer_erased
         from retention.services.privacy import workflow_erase, workflow_export
+        from retention.signals import outbox_due
 
         privacy_register(section="retention", export=workflow_export, erase=workflow_erase)
         customer_erased.connect(_record_erasure, dispatch_uid="retention.record_erasure")
+        outbox_due.connect(_send_due, dispatch_uid="retention.send_due")
 
 
 def _record_erasure(sender, *, customer, actor, via, at, counts, **kwargs) -> None:
     from retention.services.privacy import erasure_record
 
     erasure_record(customer=customer, actor=actor, via=via, at=at, counts=counts)
+
+
+def _send_due(sender, *, message_ids, **kwargs) -> None:
+    """Services queue messages; the send task, which imports services, takes them from here."""
+    from retention.tasks import send_outbox_task
+
+    send_outbox_task.delay(message_ids)

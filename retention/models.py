@@ -21,22 +21,6 @@ from retention.offers import ValueRange, value_range
 from retention.rules import field_choices
 
 
-class JobLock(models.Model):
-    """A named lease held by one running job.
-
-    A database row rather than a Redis key so the same lock works on the embedded default
-    (SQLite, filesystem broker) and in production; the lease expires so a killed worker
-    cannot block a job forever.
-    """
-
-    name = models.CharField(max_length=100, primary_key=True)
-    token = models.CharField(max_length=32)
-    expires_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.name} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
-
-
 class Severity(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import Q, QuerySet, Sum
 
+from core.sql import placeholders, read_frame
 from customers.models import Product
 from ml.grouping import positions
 from ml.models import ScoringRun
@@ -16,7 +17,6 @@ from ml.reasons import TEXT, as_json_lists
 from ml.recommendations import NO_PICK
 from ml.selectors import run_picks
 from retention.models import Alert, Campaign, Intervention
-from retention.sql import placeholders, read_frame
 
 
 def active_campaigns(*, as_of: dt.date) -> QuerySet[Campaign]:

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "core",
     "retention",
     "customers",
     "ml",
@@ -94,7 +95,7 @@ TEMPLATES = [
 ]
 
 # Session settings of every PostgreSQL connection we open: Django's, and the one
-# retention.sql streams COPY over. Parallel query turned the churn labels' DISTINCT over
+# core.sql streams COPY over. Parallel query turned the churn labels' DISTINCT over
 # 20M orders from 1.4 s into more than 60 s whenever Python processes (workers, training)
 # kept the 2 cores busy; serial it stayed at 3.6 s. Index builds after bulk loads are
 # faster serial on such a host too (1.17M alerts: 0.72 s against 1.0 s with the default
@@ -371,9 +372,9 @@ SPECTACULAR_SETTINGS |= {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SERVE_PERMISSIONS": ["retention.permissions.IsStaffRole"],
+    "SERVE_PERMISSIONS": ["core.permissions.IsStaffRole"],
 }
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
-    "retention.schema.document_errors",
+    "core.schema.document_errors",
 ]

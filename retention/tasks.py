@@ -12,25 +12,19 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from retention.cli import moment
-from retention.locks import job_lock
+from core.locks import Lease, single_instance
+from core.time import business_day, day_of, moment
 from retention.services.alerts import alerts_escalate
 from retention.services.outbox import outbox_flush, outbox_send
 from retention.services.outcomes import campaigns_evaluate, interventions_settle
 from retention.services.pipeline import nightly_pipeline
 
 
-def _day(as_of: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(as_of) if as_of else None
-
-
 @shared_task(acks_late=True)
+@single_instance("retention.nightly", ttl=dt.timedelta(hours=6), busy="nightly pipeline")
 def nightly_pipeline_task(as_of: str | None = None) -> dict:
-    day = _day(as_of)
-    with job_lock("retention.nightly", ttl=dt.timedelta(hours=6)) as acquired:
-        if not acquired:
-            return {"skipped": "another nightly pipeline holds the lease"}
-        return nightly_pipeline(as_of=day or timezone.localdate(), now=moment(day))
+    day = day_of(as_of)
+    return nightly_pipeline(as_of=business_day(day), now=moment(day))
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -44,15 +38,16 @@ def send_outbox_task(self, message_ids: list[int]) -> dict:
     return {"sent": report.sent, "failed": report.failed}
 
 
+def _outbox_lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+
+
 @shared_task(acks_late=True)
-def flush_outbox_task() -> dict:
+@single_instance("retention.outbox", ttl=_outbox_lease, busy="flush")
+def flush_outbox_task(*, lease: Lease) -> dict:
     """The lease is short and renewed as the flush sends, so a killed flush holds up the
     next one for at most ``OUTBOX_LEASE_SECONDS``."""
-    ttl = dt.timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-    with job_lock("retention.outbox", ttl=ttl) as lease:
-        if not lease:
-            return {"skipped": "another flush holds the lease"}
-        return outbox_flush(now=timezone.now(), keep_alive=lease.renew)
+    return outbox_flush(now=timezone.now(), keep_alive=lease.renew)
 
 
 @shared_task(acks_late=True)
@@ -61,11 +56,9 @@ def escalate_alerts_task() -> dict:
 
 
 @shared_task(acks_late=True)
+@single_instance("retention.outcomes", ttl=dt.timedelta(hours=2), busy="evaluation")
 def evaluate_campaigns_task(as_of: str | None = None) -> dict:
-    day = _day(as_of)
-    with job_lock("retention.outcomes", ttl=dt.timedelta(hours=2)) as acquired:
-        if not acquired:
-            return {"skipped": "another evaluation holds the lease"}
-        settled = interventions_settle(now=moment(day))
-        outcomes = campaigns_evaluate(as_of=day or timezone.localdate())
-        return {**settled, "campaigns": {o.campaign.name: o.verdict for o in outcomes}}
+    day = day_of(as_of)
+    settled = interventions_settle(now=moment(day))
+    outcomes = campaigns_evaluate(as_of=business_day(day))
+    return {**settled, "campaigns": {o.campaign.name: o.verdict for o in outcomes}}

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from retention.roles import ADMIN, AGENT
+from core.roles import ADMIN, AGENT
 from retention.services.tokens import api_token_create
 
 

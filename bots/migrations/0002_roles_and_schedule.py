@@ -4,7 +4,7 @@ import json
 
 from django.db import migrations
 
-from retention.roles import sync_roles
+from core.roles import sync_roles
 
 NAME = "Alert cards to chats"
 

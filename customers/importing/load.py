@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
-from customers.bulk import analyze, copy_frame_into
+from core.bulk import analyze, copy_frame_into
+from core.sql import roomy_queries
 from customers.importing import merge
 from customers.importing.fields import ParseOptions, parse_chunk
-from retention.sql import roomy_queries
 
 
 @dataclass

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 
-from customers.bulk import foreign_keys_checked_in_bulk, next_id_sql
+from core.bulk import foreign_keys_checked_in_bulk, next_id_sql
+from core.sql import read_frame
 from customers.models import Customer, Event, Order, OrderLine, Product
-from retention.sql import read_frame
 
 STAGING = "import_staging"
 TARGETS = {
@@ -332,7 +332,7 @@ def _merge_events() -> dict[str, int]:
 def _new_ids(model) -> str:
     """An SQL expression numbering the rows a SELECT creates for ``model``, so a parent's
     id is known before it is written and its children need no join back by external id.
-    The same rules as :func:`customers.bulk.reserve_ids`: PostgreSQL takes the table's own
+    The same rules as :func:`core.bulk.reserve_ids`: PostgreSQL takes the table's own
     sequence; SQLite, whose writers are serialised, counts on from the largest id."""
     if connection.vendor == "postgresql":
         return next_id_sql(model)

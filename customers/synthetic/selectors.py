@@ -12,10 +12,11 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from core.sql import epoch_days_sql, read_frame, timestamp_param
+from core.time import cutoff_of, epoch_days
 from customers.models import SyntheticShop
 from customers.synthetic.process import Clock, Params
 from customers.synthetic.truth import churn_probability_of
-from retention.sql import cutoff_of, epoch_days, epoch_days_sql, read_frame, timestamp_param
 
 
 def shop_process(shop: SyntheticShop) -> tuple[Params, Clock]:

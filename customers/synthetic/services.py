@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from customers.bulk import analyze, copy_frame, foreign_keys_checked_in_bulk, reserve_ids
+from core.bulk import analyze, copy_frame, foreign_keys_checked_in_bulk, reserve_ids
 from customers.models import (
     Customer,
     Event,

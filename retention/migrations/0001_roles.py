@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from retention.roles import sync_roles
+from core.roles import sync_roles
 
 
 class Migration(migrations.Migration):

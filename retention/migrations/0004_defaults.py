@@ -5,7 +5,7 @@ import json
 
 from django.db import migrations
 
-from retention.roles import sync_roles
+from core.roles import sync_roles
 
 RULES = [
     # name, severity, priority, description, conditions (field, op, compare_to, value, other)

@@ -3,7 +3,7 @@ Admins manage tokens and login lockouts but no longer edit groups."""
 
 from django.db import migrations
 
-from retention.roles import sync_roles
+from core.roles import sync_roles
 
 
 def delete_plain_tokens(apps, schema_editor) -> None:

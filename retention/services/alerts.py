@@ -10,7 +10,8 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
-from customers.bulk import analyze, foreign_keys_checked_in_bulk, is_postgres
+from core.bulk import analyze, foreign_keys_checked_in_bulk, is_postgres
+from core.sql import placeholders, staged, timestamp_param
 from customers.models import Order
 from ml.models import ChurnDefinition, ScoringRun
 from ml.selectors import active_definition, run_frame
@@ -18,7 +19,6 @@ from retention.models import Alert, RiskRule, Severity
 from retention.rules import condition_of, matches
 from retention.services.audit import CUSTOMER, SCHEDULE, Actor, audit_bulk, audit_record
 from retention.signals import alerts_changed
-from retention.sql import placeholders, staged, timestamp_param
 
 ALREADY_CLOSED = "this alert is already closed"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from customers.bulk import copy_frame
+from core.bulk import copy_frame
 from retention.models import AuditEntry
 
 

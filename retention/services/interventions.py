@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from customers.bulk import copy_frame, foreign_keys_checked_in_bulk, reserve_ids
+from core.bulk import copy_frame, foreign_keys_checked_in_bulk, reserve_ids
 from customers.models import OfferType
 from ml.models import ScoringRun
 from ml.reasons import TEXT
@@ -30,6 +30,7 @@ from retention.selectors import (
 )
 from retention.services.alerts import alerts_dismiss_open
 from retention.services.audit import RULE, Actor, audit_bulk, audit_entry, audit_record
+from retention.services.outbox import outbox_announce
 
 ALREADY_DECIDED = "already {state} by {who} at {at:%Y-%m-%d %H:%M}"
 NOT_AN_OPTION = "{offer_type} is not one of this campaign's offers"
@@ -461,7 +462,5 @@ def _decide(interventions, decision: str, actor: Actor, now, audit: bool = True)
     ).update(state=Alert.State.ACTIONED)
     due = [m.pk for m in outbox if m.next_attempt_at <= now]
     if due:
-        from retention.tasks import send_outbox_task
-
-        transaction.on_commit(lambda: send_outbox_task.delay(due))
+        outbox_announce(due)
     return len(outbox), len(interventions) - len(outbox)

@@ -42,6 +42,7 @@ from django.utils import timezone
 from retention.channels import Backend, PermanentFailure, TemporaryFailure, open_backend
 from retention.models import AuditEntry, Intervention, OutboxMessage
 from retention.services.audit import PROVIDER, SCHEDULE, Actor, audit_entry
+from retention.signals import outbox_due
 
 UNCERTAIN = (
     "delivery uncertain: the worker stopped during the send and this channel cannot "
@@ -444,6 +445,12 @@ def _apply_receipt(message: OutboxMessage, status: str, now: dt.datetime, reason
     _move([message], target, PROVIDER, now)
 
 
+def outbox_announce(ids: list[int]) -> None:
+    """Have these messages sent as soon as the caller's transaction commits (the send task
+    listens to ``outbox_due``); until then no worker could see them."""
+    transaction.on_commit(lambda: outbox_due.send(sender=OutboxMessage, message_ids=ids))
+
+
 def _is_uuid(text: str) -> bool:
     try:
         uuid.UUID(text)
@@ -490,7 +497,5 @@ def outbox_retry(*, message_ids, actor: Actor, now: dt.datetime) -> int:
             for pk in moved
         )
         if ids:
-            from retention.tasks import send_outbox_task
-
-            transaction.on_commit(lambda: send_outbox_task.delay(ids))
+            outbox_announce(ids)
     return len(ids)

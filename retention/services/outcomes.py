@@ -16,11 +16,12 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
+from core.sql import placeholders, read_frame, staged_ids, timestamp_param
+from core.time import cutoff_of
 from customers.models import Order
 from ml.selectors import active_definition
 from retention.models import AuditEntry, Campaign, CampaignOutcome, Coupon, Intervention
 from retention.services.audit import CUSTOMER, SCHEDULE, audit_bulk, audit_entry
-from retention.sql import cutoff_of, placeholders, read_frame, staged_ids, timestamp_param
 from retention.uplift import retention_uplift
 
 

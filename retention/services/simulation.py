@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from customers.bulk import copy_frame
+from core.bulk import copy_frame
+from core.sql import read_frame, staged_ids
+from core.time import cutoff_of
 from customers.models import Order, SyntheticResponse
 from retention.models import AuditEntry, Intervention
 from retention.offers import stable_unit
-from retention.sql import cutoff_of, read_frame, staged_ids
 
 SIMULATED = "simulated_response"
 _SHOCK_SALT, _BOOST_SALT, _TIME_SALT = 7_000_001, 7_000_002, 7_000_003

@@ -16,7 +16,7 @@ from django.utils import timezone
 from bots.models import AlertCard
 from bots.services import PUSH_LEASE
 from bots.tasks import push_pending_cards
-from retention.models import JobLock
+from core.models import JobLock
 from tests.bots.backlog import BACKLOG, backlog_alerts, posted
 from tests.bots.fake_bot_api import TOKEN, FakeBotApi
 

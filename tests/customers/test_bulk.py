@@ -3,7 +3,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from customers.bulk import copy_frame, copy_rows, reserve_ids
+from core.bulk import copy_frame, copy_rows, reserve_ids
 from customers.models import Customer, Event, Order
 
 
@@ -136,7 +136,7 @@ def _foreign_keys(table: str) -> list[tuple[str, str]]:
 def test_a_bulk_load_gets_its_foreign_keys_back_and_still_refuses_orphans():
     from django.db import IntegrityError, transaction
 
-    from customers.bulk import foreign_keys_checked_in_bulk
+    from core.bulk import foreign_keys_checked_in_bulk
     from customers.models import OrderLine
 
     before = _foreign_keys("customers_orderline")
@@ -176,7 +176,7 @@ def _indexes(table: str) -> list[tuple[str, str]]:
 def test_a_bulk_load_can_build_its_indexes_at_the_end_and_still_refuses_duplicates():
     from django.db import IntegrityError, transaction
 
-    from customers.bulk import foreign_keys_checked_in_bulk
+    from core.bulk import foreign_keys_checked_in_bulk
 
     indexes, keys = _indexes("customers_order"), _foreign_keys("customers_order")
     customer = Customer.objects.create(external_id="C1")
@@ -206,7 +206,7 @@ def test_a_bulk_load_can_build_its_indexes_at_the_end_and_still_refuses_duplicat
 def test_a_small_load_keeps_the_row_by_row_checks():
     from django.db import transaction
 
-    from customers.bulk import foreign_keys_checked_in_bulk
+    from core.bulk import foreign_keys_checked_in_bulk
     from customers.models import OrderLine
 
     before = _foreign_keys("customers_orderline")
@@ -219,7 +219,7 @@ def test_a_bulk_load_settles_for_row_by_row_checks_when_another_session_holds_a_
     import psycopg
     from django.db import connection, transaction
 
-    from customers.bulk import foreign_keys_checked_in_bulk
+    from core.bulk import foreign_keys_checked_in_bulk
     from customers.models import OrderLine
 
     before = _foreign_keys("customers_orderline")

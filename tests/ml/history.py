@@ -52,7 +52,7 @@ def simulated_shop(*, customers: int, start: str, end: str, seed: int = 0) -> No
     import numpy as np
     import pandas as pd
 
-    from customers.bulk import copy_frame, reserve_ids
+    from core.bulk import copy_frame, reserve_ids
 
     rng = np.random.default_rng(seed)
     first, last = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")

@@ -117,11 +117,11 @@ def test_outside_a_transaction_the_history_streams_over_its_own_connection_alike
     inside one it reads through Django's. Same numbers either way."""
     from django.db import connection, transaction
 
-    import retention.sql
+    import core.sql
 
     streams = []
-    copy_all = retention.sql._copy_all
-    monkeypatch.setattr(retention.sql, "_copy_all", lambda s: streams.append(len(s)) or copy_all(s))
+    copy_all = core.sql._copy_all
+    monkeypatch.setattr(core.sql, "_copy_all", lambda s: streams.append(len(s)) or copy_all(s))
     assert not connection.in_atomic_block
     outside = features_at()
     assert streams == ([4] if connection.vendor == "postgresql" else [])

@@ -4,10 +4,10 @@ import datetime as dt
 
 import pytest
 
+from core.locks import lock_acquire, lock_release
 from ml.models import ModelVersion, ScoringRun
 from ml.services import train_models
 from ml.tasks import retrain, score_all
-from retention.locks import lock_acquire, lock_release
 from tests.ml.history import simulated_shop
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -16,8 +16,8 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.roles import ADMIN
 from retention.channels.webhook import signature
-from retention.roles import ADMIN
 from retention.services.tokens import api_token_create
 
 pytestmark = pytest.mark.django_db

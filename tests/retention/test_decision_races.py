@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connections
 
+from core.roles import AGENT
 from retention.models import AuditEntry, Intervention, OutboxMessage
-from retention.roles import AGENT
 from retention.services.audit import Actor
 from retention.services.interventions import AlreadyDecided, intervention_approve
 from retention.services.pipeline import after_scoring

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from retention.roles import ADMIN, AGENT
+from core.roles import ADMIN, AGENT
 
 
 @pytest.mark.smoke

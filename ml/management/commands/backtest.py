@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.cli import add_as_of, as_of
 from ml.backtest import backtest
 from ml.training import ALGORITHMS
-from retention.cli import add_as_of, as_of
 
 
 class Command(BaseCommand):

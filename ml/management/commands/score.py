@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.cli import add_as_of, as_of
 from ml.selectors import NotReady
 from ml.services import score_customers
-from retention.cli import add_as_of, as_of
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.cli import add_as_of, as_of
 from ml.services import train_models
 from ml.training import ALGORITHMS
-from retention.cli import add_as_of, as_of
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ import datetime as dt
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from retention.cli import add_as_of, as_of
+from core.cli import add_as_of, as_of
 from retention.models import Campaign, Offer, RiskRule
 
 REPLAY_DAYS = 45  # the past campaign started this long before the demo's day

@@ -7,7 +7,7 @@ import os
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
-from retention.roles import ADMIN, AGENT
+from core.roles import ADMIN, AGENT
 
 DEMO_LOGINS = (("admin", ADMIN), ("agent", AGENT))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from retention.cli import add_as_of, as_of, moment
+from core.cli import add_as_of, as_of
+from core.time import moment
 from retention.services.outcomes import campaigns_evaluate, interventions_settle
 
 

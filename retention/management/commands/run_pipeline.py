@@ -6,8 +6,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.cli import add_as_of, as_of
+from core.time import moment
 from ml.selectors import NotReady
-from retention.cli import add_as_of, as_of, moment
 from retention.services.pipeline import nightly_pipeline
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from retention.cli import add_as_of, as_of
+from core.cli import add_as_of, as_of
 from retention.services.simulation import responses_simulate
 
 

@@ -1,4 +1,4 @@
-"""Set-based writes shared by the importers and the synthetic shop.
+"""Set-based writes shared by every app: importers, the synthetic shop, scores, alerts.
 
 PostgreSQL gets ``COPY ... FROM STDIN`` through psycopg, the fastest way in; other
 databases (the SQLite default) get one ``executemany``. Callers hand over plain Python

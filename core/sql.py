@@ -21,16 +21,7 @@ import uvloop
 from django.conf import settings
 from django.db import connection, transaction
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def cutoff_of(as_of: dt.date) -> dt.datetime:
-    """The first instant after ``as_of``: rows strictly before it are history on that day."""
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-
-
-def epoch_days(when: dt.datetime) -> float:
-    return (when - EPOCH).total_seconds() / 86400.0
+from core.bulk import copy_frame_into
 
 
 def epoch_days_sql(column: str) -> str:
@@ -87,8 +78,6 @@ def staged(name: str, frame: pd.DataFrame, columns: str) -> Iterator[str]:
     """A temporary table of ``frame``'s rows (``columns`` declared as in CREATE TABLE,
     filled with COPY on PostgreSQL) to join against, instead of an ``IN (...)`` list
     that grows with the data. Use inside a transaction."""
-    from customers.bulk import copy_frame_into
-
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")
         cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns})")

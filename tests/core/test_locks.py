@@ -1,10 +1,11 @@
+import inspect
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from retention.locks import job_lock, lock_acquire, lock_release
-from retention.models import JobLock
+from core.locks import Lease, job_lock, lock_acquire, lock_release, single_instance
+from core.models import JobLock
 
 HOUR = timedelta(hours=1)
 
@@ -56,3 +57,30 @@ def test_a_lease_taken_over_cannot_be_renewed_by_its_old_holder(db):
         successor = lock_acquire(name="flush", ttl=HOUR)
         assert not lease.renew()
         assert JobLock.objects.get(name="flush").token == successor
+
+
+def test_a_single_instance_job_is_skipped_while_another_run_holds_its_lease(db):
+    ran = []
+
+    @single_instance("score", ttl=HOUR, busy="scoring run")
+    def score(as_of: str | None = None) -> dict:
+        ran.append(as_of)
+        return {"scored": as_of}
+
+    token = lock_acquire(name="score", ttl=HOUR)
+    assert score("2026-06-30") == {"skipped": "another scoring run holds the lease"}
+    lock_release(name="score", token=token)
+    assert score("2026-06-30") == {"scored": "2026-06-30"}
+    assert ran == ["2026-06-30"] and not JobLock.objects.exists()
+
+
+def test_a_single_instance_job_that_renews_gets_its_lease_and_callers_never_pass_it(db):
+    @single_instance("flush", ttl=lambda: timedelta(seconds=30), busy="flush")
+    def flush(*, lease: Lease) -> dict:
+        assert JobLock.objects.get(name="flush").token == lease.token
+        return {"renewed": lease.renew(), "ttl": lease.ttl}
+
+    assert flush() == {"renewed": True, "ttl": timedelta(seconds=30)}
+    assert "lease" not in inspect.signature(flush).parameters
+    with pytest.raises(TypeError):
+        flush(lease=None)

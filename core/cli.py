@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from django.utils import timezone
+from core.time import business_day
 
 
 def _date(value: str) -> dt.date:
@@ -27,13 +27,4 @@ def add_as_of(parser: argparse.ArgumentParser) -> None:
 
 
 def as_of(options: dict) -> dt.date:
-    return options["as_of"] or timezone.localdate()
-
-
-def moment(day: dt.date | None) -> dt.datetime:
-    """The instant a job acts at: now, or when replaying a past day, the end of that day,
-    so alerts, sends and audit rows of a replay carry the day they belong to."""
-    from retention.sql import cutoff_of
-
-    now = timezone.now()
-    return now if day is None else min(now, cutoff_of(day))
+    return business_day(options["as_of"])

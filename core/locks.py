@@ -2,20 +2,24 @@
 
 A lease is short and renewed by its holder while the job works, so it dies with the
 holder: a killed worker blocks the job for at most one lease, not for the job's length.
+Jobs take theirs with :func:`single_instance`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from retention.models import JobLock
+from core.models import JobLock
 
 
 def lock_acquire(*, name: str, ttl: timedelta) -> str | None:
@@ -75,3 +79,39 @@ def job_lock(name: str, *, ttl: timedelta) -> Iterator[Lease | None]:
     finally:
         if token is not None:
             lock_release(name=name, token=token)
+
+
+def single_instance(
+    name: str, *, ttl: timedelta | Callable[[], timedelta], busy: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Run the decorated job only while it holds the lease ``name``; while another run
+    holds it, return ``{"skipped": "another <busy> holds the lease"}`` instead.
+
+    ``ttl`` is a duration, or a function giving one when the job starts (for a setting
+    that may change at run time). A job that renews its lease as it works declares a
+    keyword-only ``lease`` parameter, which the decorator fills; callers may not pass it,
+    and the decorated job's signature leaves it out (Celery checks task arguments
+    against that signature).
+    """
+
+    def decorate(job: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(job)
+        takes_lease = "lease" in signature.parameters
+        public = signature.replace(
+            parameters=[p for n, p in signature.parameters.items() if n != "lease"]
+        )
+
+        @functools.wraps(job)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            public.bind(*args, **kwargs)  # a wrong call fails before the lease is taken
+            with job_lock(name, ttl=ttl() if callable(ttl) else ttl) as lease:
+                if lease is None:
+                    return {"skipped": f"another {busy} holds the lease"}
+                if takes_lease:
+                    kwargs["lease"] = lease
+                return job(*args, **kwargs)
+
+        run.__signature__ = public
+        return run
+
+    return decorate
