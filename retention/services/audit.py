@@ -71,10 +71,11 @@ def audit_write(
 ) -> int:
     """Write audit rows, all by ``actor`` at ``at``; returns how many.
 
-    Each of the other fields is one value for every row or a sequence with one value per
-    row (ids of the transitioned interventions, their states before, ...); the rows are
-    as many as those sequences are long, or one when every field is a single value, so an
-    empty id list writes nothing. The rows go in with one COPY, in the given order.
+    Every other field is either one value for all rows or a sequence with one value per
+    row (the ids of the interventions moved, their states before, ...). There are as many
+    rows as those sequences are long, or one when every field is a single value, so an
+    empty id list writes nothing. The rows go in with one COPY, in the given order: one
+    event and a nightly batch of a million take the same path.
 
     ``action`` must be a member of ``AuditEntry.Action`` (its text is not enough), else
     :class:`UnknownAction` is raised and nothing is written.
@@ -98,7 +99,7 @@ def audit_write(
         return 0
     frame = pd.DataFrame(
         {
-            "at": pd.Timestamp(at),
+            "at": _utc(at),
             "actor_kind": str(actor.kind),
             "actor_id": getattr(actor.user, "pk", None),
             "via": actor.via,
@@ -113,6 +114,13 @@ def audit_write(
         index=pd.RangeIndex(rows),
     )
     return copy_frame(AuditEntry, frame)
+
+
+def _utc(at: dt.datetime) -> pd.Timestamp:
+    """Naive UTC, as Django itself stores a time: SQLite keeps it as text and compares
+    text, so a row written with an offset would not equal the same time from the ORM."""
+    moment = pd.Timestamp(at)
+    return moment.tz_convert(None) if moment.tz is not None else moment
 
 
 def _is_per_row(value: Any) -> bool:

@@ -64,7 +64,7 @@ def test_one_event_is_one_row_holding_every_field(admin_user):
     written = audit_write(
         actor=Actor.agent(admin_user, via="bot", chat_id=42),
         action=Action.CHAT_LINKED,
-        at=AT,
+        at=AT.astimezone(dt.timezone(dt.timedelta(hours=2))),  # the same instant in Berlin
         from_state=Intervention.State.PROPOSED,
         detail={"from": ("percent_off", "10"), "note": "by phone"},
     )
