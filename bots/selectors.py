@@ -139,7 +139,7 @@ def stats_today(now: dt.datetime) -> Stats:
     return Stats(
         alerts_raised=Alert.objects.filter(raised_at__gte=start).count(),
         approvals=AuditEntry.objects.filter(
-            at__gte=start, action__in=["approved", "edited"]
+            at__gte=start, action__in=[AuditEntry.Action.APPROVED, AuditEntry.Action.EDITED]
         ).count(),
         sends=OutboxMessage.objects.filter(sent_at__gte=start).count(),
         campaigns=campaigns,

@@ -10,7 +10,7 @@ from django.db.models import Exists, F, Q, QuerySet
 from bots.models import ESCALATION_QUEUE, LINK_CODE_TTL, AlertCard, ChatLink, ChatPrompt, LinkCode
 from core.models import JobLock
 from retention.models import Alert
-from retention.services.audit import Actor, audit_record
+from retention.services.audit import Action, Actor, audit_write
 
 CODE_UNKNOWN = "That code is not valid. Create a new one in the admin (Chat link codes)."
 CODE_USED = "That code was already used. Create a new one in the admin."
@@ -46,8 +46,10 @@ def chat_link(*, code: str, chat_id: int, now: dt.datetime, platform: str = "tel
         found.save(update_fields=["used_at"])
         ChatLink.objects.filter(platform=platform, chat_id=chat_id).delete()
         ChatLink.objects.filter(platform=platform, user=found.user).delete()
-        audit_record(
-            actor=Actor.agent(found.user, via="bot", chat_id=chat_id), action="chat_linked", at=now
+        audit_write(
+            actor=Actor.agent(found.user, via="bot", chat_id=chat_id),
+            action=Action.CHAT_LINKED,
+            at=now,
         )
         return ChatLink.objects.create(
             user=found.user, platform=platform, chat_id=chat_id, linked_at=now
@@ -58,8 +60,10 @@ def chat_unlink(*, chat_id: int, now: dt.datetime, platform: str = "telegram") -
     link = ChatLink.objects.filter(platform=platform, chat_id=chat_id).first()
     if link is None:
         return False
-    audit_record(
-        actor=Actor.agent(link.user, via="bot", chat_id=chat_id), action="chat_unlinked", at=now
+    audit_write(
+        actor=Actor.agent(link.user, via="bot", chat_id=chat_id),
+        action=Action.CHAT_UNLINKED,
+        at=now,
     )
     link.delete()
     return True

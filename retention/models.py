@@ -418,8 +418,50 @@ class Intervention(models.Model):
         return f"{self.campaign} · customer {self.customer_id} ({self.state})"
 
 
+class AuditAction(models.TextChoices):
+    """What an audit row records (``AuditEntry.Action``): one member per kind of event."""
+
+    # Alerts
+    ACKNOWLEDGED = "acknowledged", "Alert acknowledged"
+    ASSIGNED = "assigned", "Alert assigned"
+    ACTIONED = "actioned", "Alert actioned"
+    RESOLVED = "resolved", "Alert resolved (handled)"
+    WON_BACK = "won_back", "Alert resolved (won back)"
+    ESCALATED = "escalated", "Alert escalated"
+    # Alerts and offers
+    DISMISSED = "dismissed", "Dismissed"
+    # Offers (interventions), from proposal to outcome
+    PROPOSED = "proposed", "Offer proposed"
+    HELD_OUT = "held_out", "Held out (control)"
+    APPROVED = "approved", "Offer approved"
+    EDITED = "edited", "Offer edited and approved"
+    BLOCKED = "blocked", "Offer blocked"
+    QUEUED = "queued", "Offer queued"
+    SENT = "sent", "Offer sent"
+    DELIVERED = "delivered", "Offer delivered"
+    FAILED = "failed", "Offer failed"
+    RETRIED = "retried", "Offer queued again"
+    CONVERTED = "converted", "Offer converted"
+    EXPIRED = "expired", "Offer expired"
+    COUPON_REDEEMED = "coupon_redeemed", "Coupon redeemed"
+    SIMULATED_RESPONSE = "simulated_response", "Simulated response (synthetic shop)"
+    # People
+    CUSTOMER_ERASED = "customer_erased", "Customer's personal data erased"
+    CHAT_LINKED = "chat_linked", "Chat linked"
+    CHAT_UNLINKED = "chat_unlinked", "Chat unlinked"
+    # Only migration 0012 writes this: a row stored with an action outside this set
+    # before it existed keeps its original text in ``detail["legacy_action"]``.
+    LEGACY = "legacy", "Untyped (written before typed actions)"
+
+
 class AuditEntry(models.Model):
-    """Append-only: one row per change of an alert or intervention, with who caused it."""
+    """Append-only: one row per change of an alert or intervention, with who caused it.
+
+    Rows are written only by ``retention.services.audit.audit_write``, which takes a member
+    of :class:`Action`; the table refuses any other action too.
+    """
+
+    Action = AuditAction
 
     class Actor(models.TextChoices):
         AGENT = "agent", "Agent"
@@ -446,16 +488,22 @@ class AuditEntry(models.Model):
     intervention = models.ForeignKey(
         Intervention, on_delete=models.CASCADE, null=True, blank=True, related_name="audit"
     )
-    action = models.CharField(max_length=32)
+    action = models.CharField(max_length=32, choices=Action.choices)
     from_state = models.CharField(max_length=16, blank=True)
     to_state = models.CharField(max_length=16, blank=True)
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["-at"], name="audit_time"),
             models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="audit_actor"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=AuditAction.values), name="audit_action_known"
+            )
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from ml.models import ChurnDefinition, ScoringRun
 from ml.selectors import active_definition, run_frame
 from retention.models import Alert, RiskRule, Severity
 from retention.rules import condition_of, matches
-from retention.services.audit import CUSTOMER, SCHEDULE, Actor, audit_bulk, audit_record
+from retention.services.audit import CUSTOMER, SCHEDULE, Action, Actor, audit_write
 from retention.signals import alerts_changed
 
 ALREADY_CLOSED = "this alert is already closed"
@@ -165,11 +165,11 @@ def alert_acknowledge(*, alert_id: int, actor: Actor, now: dt.datetime) -> Alert
         if alert.assigned_to_id is None and actor.user is not None:
             alert.assigned_to = actor.user
         alert.save(update_fields=["state", "acknowledged_at", "assigned_to"])
-        audit_record(
+        audit_write(
             actor=actor,
-            action="acknowledged",
+            action=Action.ACKNOWLEDGED,
             at=now,
-            alert=alert,
+            alert_id=alert.pk,
             from_state=Alert.State.OPEN,
             to_state=alert.state,
         )
@@ -186,11 +186,11 @@ def alert_assign(*, alert_id: int, assignee, actor: Actor, now: dt.datetime) -> 
             alert.state, alert.acknowledged_at = Alert.State.ACKNOWLEDGED, now
         alert.save(update_fields=["assigned_to", "state", "acknowledged_at"])
         _announce([alert.pk])
-        audit_record(
+        audit_write(
             actor=actor,
-            action="assigned",
+            action=Action.ASSIGNED,
             at=now,
-            alert=alert,
+            alert_id=alert.pk,
             from_state=before,
             to_state=alert.state,
             detail={"assignee": getattr(assignee, "username", None)},
@@ -205,11 +205,11 @@ def alert_mark_actioned(*, alert_id: int, actor: Actor, now: dt.datetime) -> Ale
         alert.state = Alert.State.ACTIONED
         alert.acknowledged_at = alert.acknowledged_at or now
         alert.save(update_fields=["state", "acknowledged_at"])
-        audit_record(
+        audit_write(
             actor=actor,
-            action="actioned",
+            action=Action.ACTIONED,
             at=now,
-            alert=alert,
+            alert_id=alert.pk,
             from_state=before,
             to_state=alert.state,
         )
@@ -219,19 +219,23 @@ def alert_mark_actioned(*, alert_id: int, actor: Actor, now: dt.datetime) -> Ale
 _CLOSED_FIELDS = ["state", "resolution", "closed_at", "note"]
 
 
-def _close(alert: Alert, *, actor: Actor, now: dt.datetime, dismiss: bool, note: str) -> None:
-    """Close one locked, open alert in memory and audit it; the caller saves."""
-    before = alert.state
-    alert.state = Alert.State.DISMISSED if dismiss else Alert.State.RESOLVED
-    alert.resolution = "" if dismiss else Alert.Resolution.HANDLED
-    alert.closed_at, alert.note = now, note
-    audit_record(
+def _close(
+    alerts: list[Alert], *, actor: Actor, now: dt.datetime, dismiss: bool, note: str
+) -> None:
+    """Close locked, open alerts and audit each, in one write of each kind."""
+    before = [alert.state for alert in alerts]
+    for alert in alerts:
+        alert.state = Alert.State.DISMISSED if dismiss else Alert.State.RESOLVED
+        alert.resolution = "" if dismiss else Alert.Resolution.HANDLED
+        alert.closed_at, alert.note = now, note
+    Alert.objects.bulk_update(alerts, _CLOSED_FIELDS)
+    audit_write(
         actor=actor,
-        action="dismissed" if dismiss else "resolved",
+        action=Action.DISMISSED if dismiss else Action.RESOLVED,
         at=now,
-        alert=alert,
+        alert_id=[alert.pk for alert in alerts],
         from_state=before,
-        to_state=alert.state,
+        to_state=Alert.State.DISMISSED if dismiss else Alert.State.RESOLVED,
         detail={"note": note} if note else None,
     )
 
@@ -242,8 +246,7 @@ def alert_close(
     """Dismiss (nothing to do) or resolve (handled) an alert; either starts its cooldown."""
     with transaction.atomic():
         alert = _closable(alert_id)
-        _close(alert, actor=actor, now=now, dismiss=dismiss, note=note)
-        alert.save(update_fields=_CLOSED_FIELDS)
+        _close([alert], actor=actor, now=now, dismiss=dismiss, note=note)
     return alert
 
 
@@ -254,9 +257,7 @@ def alerts_dismiss_open(*, ids, actor: Actor, now: dt.datetime, note: str) -> in
         alerts = list(
             Alert.objects.select_for_update().filter(pk__in=list(ids), state__in=Alert.OPEN_STATES)
         )
-        for alert in alerts:
-            _close(alert, actor=actor, now=now, dismiss=True, note=note)
-        Alert.objects.bulk_update(alerts, _CLOSED_FIELDS)
+        _close(alerts, actor=actor, now=now, dismiss=True, note=note)
     return len(alerts)
 
 
@@ -281,11 +282,11 @@ def alerts_resolve_won_back(*, now: dt.datetime, definition: ChurnDefinition | N
             closed_at=now,
             won_back_order=Subquery(later.values("pk")[:1]),
         )
-        audit_bulk(
+        audit_write(
             actor=CUSTOMER,
-            action="won_back",
+            action=Action.WON_BACK,
             at=now,
-            alert_ids=ids,
+            alert_id=ids,
             to_state=Alert.State.RESOLVED,
         )
     return len(ids)
@@ -307,11 +308,11 @@ def alerts_escalate(*, now: dt.datetime) -> list[int]:
         Alert.objects.filter(pk__in=ids).update(escalated_at=now)
         if ids:
             _announce(ids)
-        audit_bulk(
+        audit_write(
             actor=SCHEDULE,
-            action="escalated",
+            action=Action.ESCALATED,
             at=now,
-            alert_ids=ids,
+            alert_id=ids,
             from_state=Alert.State.OPEN,
             to_state=Alert.State.OPEN,
         )

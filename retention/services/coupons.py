@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from customers.models import OfferType, Order
 from retention.models import Coupon
-from retention.services.audit import Actor, audit_record
+from retention.services.audit import Action, Actor, audit_write
 
 UNKNOWN = "unknown coupon code"
 NOT_YOURS = "this coupon belongs to another customer"
@@ -86,11 +86,11 @@ def coupon_redeem(
                 coupon.save(update_fields=["redeemed_at", "order_reference", "order", "discount"])
         except IntegrityError:  # another coupon took the order since _order_for looked
             raise CouponRefused("order_has_coupon", ORDER_HAS_COUPON.format(order=order)) from None
-        audit_record(
+        audit_write(
             actor=actor,
-            action="coupon_redeemed",
+            action=Action.COUPON_REDEEMED,
             at=now,
-            intervention=coupon.intervention,
+            intervention_id=coupon.intervention_id,
             detail={"coupon": coupon.pk, "order": order, "discount": str(coupon.discount)},
         )
     return coupon

@@ -29,12 +29,18 @@ from retention.selectors import (
     recommended_skus,
 )
 from retention.services.alerts import alerts_dismiss_open
-from retention.services.audit import RULE, Actor, audit_bulk, audit_entry, audit_record
+from retention.services.audit import RULE, Action, Actor, audit_write
 from retention.services.outbox import outbox_announce
 
 ALREADY_DECIDED = "already {state} by {who} at {at:%Y-%m-%d %H:%M}"
 NOT_AN_OPTION = "{offer_type} is not one of this campaign's offers"
 _BATCH = 2000
+# The audit action of each arm's first state, and of each decision.
+_PROPOSED = {
+    Intervention.State.PROPOSED: Action.PROPOSED,
+    Intervention.State.HELD_OUT: Action.HELD_OUT,
+}
+_DECIDED = {Intervention.State.APPROVED: Action.APPROVED, Intervention.State.EDITED: Action.EDITED}
 
 
 class AlreadyDecided(Exception):
@@ -186,12 +192,12 @@ def _write(campaign, chosen: pd.DataFrame, options, run: ScoringRun, now) -> Non
         Intervention, AuditEntry, rows=len(frame), rebuild_indexes=True
     ):
         copy_frame(Intervention, frame)
-        for arm_state in (Intervention.State.PROPOSED, Intervention.State.HELD_OUT):
-            audit_bulk(
+        for arm_state, action in _PROPOSED.items():
+            audit_write(
                 actor=RULE,
-                action="proposed" if arm_state == Intervention.State.PROPOSED else "held_out",
+                action=action,
                 at=now,
-                intervention_ids=frame.loc[state == arm_state, "id"].tolist(),
+                intervention_id=frame.loc[state == arm_state, "id"].tolist(),
                 to_state=arm_state,
             )
 
@@ -261,11 +267,11 @@ def intervention_edit(
         before = (intervention.offer_type, str(intervention.offer_value))
         intervention.offer, intervention.offer_type = offer, offer_type
         intervention.offer_value = value
-        audit_record(
+        audit_write(
             actor=actor,
-            action="edited",
+            action=Action.EDITED,
             at=now,
-            intervention=intervention,
+            intervention_id=intervention.pk,
             from_state=intervention.state,
             to_state=Intervention.State.EDITED,
             detail={"from": before, "to": [offer_type, str(value)]},
@@ -339,25 +345,18 @@ def _dismiss(interventions: list[Intervention], actor: Actor, now, reason: str) 
     Intervention.objects.bulk_update(
         interventions, ["state", "dismiss_reason", "decided_by", "decided_at", "updated_at"]
     )
-    AuditEntry.objects.bulk_create(
-        _entry(actor, "dismissed", now, i, Intervention.State.PROPOSED, i.state, {"reason": reason})
-        for i in interventions
+    audit_write(
+        actor=actor,
+        action=Action.DISMISSED,
+        at=now,
+        intervention_id=[i.pk for i in interventions],
+        alert_id=[i.alert_id for i in interventions],
+        from_state=Intervention.State.PROPOSED,
+        to_state=Intervention.State.DISMISSED,
+        detail={"reason": reason},
     )
     alerts_dismiss_open(
         ids=[i.alert_id for i in interventions if i.alert_id], actor=actor, now=now, note=reason
-    )
-
-
-def _entry(actor: Actor, action, now, intervention, before, after, detail=None) -> AuditEntry:
-    return audit_entry(
-        actor=actor,
-        action=action,
-        at=now,
-        intervention_id=intervention.pk,
-        alert_id=intervention.alert_id,
-        from_state=before,
-        to_state=after,
-        detail=detail,
     )
 
 
@@ -370,11 +369,12 @@ def _decide(interventions, decision: str, actor: Actor, now, audit: bool = True)
     on commit, so a worker never looks for a message that is not stored yet."""
     if not interventions:
         return 0, 0
-    entries = []
+    # (action, intervention, state before, state after, detail) of each audit row
+    entries: list[tuple[Action, Intervention, str, str, dict | None]] = []
     for intervention in interventions:
         intervention.decided_by, intervention.decided_at = actor.user, now
         if audit:
-            entries.append(_entry(actor, decision, now, intervention, intervention.state, decision))
+            entries.append((_DECIDED[decision], intervention, intervention.state, decision, None))
         intervention.state = decision
     decisions = contact_decisions(
         [(i.customer_id, list(i.campaign.channels)) for i in interventions], now=now
@@ -385,15 +385,7 @@ def _decide(interventions, decision: str, actor: Actor, now, audit: bool = True)
         if d.blocked:
             intervention.state, intervention.block_reason = Intervention.State.BLOCKED, d.blocked
             entries.append(
-                _entry(
-                    actor,
-                    "blocked",
-                    now,
-                    intervention,
-                    decision,
-                    intervention.state,
-                    {"reason": d.blocked},
-                )
+                (Action.BLOCKED, intervention, decision, intervention.state, {"reason": d.blocked})
             )
             continue
         coupon = None
@@ -425,18 +417,14 @@ def _decide(interventions, decision: str, actor: Actor, now, audit: bool = True)
             )
         )
         intervention.state, intervention.channel = Intervention.State.QUEUED, d.channel
+        send_after = d.send_after.isoformat() if d.send_after else None
         entries.append(
-            _entry(
-                actor,
-                "queued",
-                now,
+            (
+                Action.QUEUED,
                 intervention,
                 decision,
                 intervention.state,
-                {
-                    "channel": d.channel,
-                    "send_after": d.send_after.isoformat() if d.send_after else None,
-                },
+                {"channel": d.channel, "send_after": send_after},
             )
         )
     Coupon.objects.bulk_create(coupons)
@@ -455,7 +443,17 @@ def _decide(interventions, decision: str, actor: Actor, now, audit: bool = True)
             "updated_at",
         ],
     )
-    AuditEntry.objects.bulk_create(entries)
+    actions, targets, before, after, details = zip(*entries, strict=True)
+    audit_write(
+        actor=actor,
+        action=actions,
+        at=now,
+        intervention_id=[i.pk for i in targets],
+        alert_id=[i.alert_id for i in targets],
+        from_state=before,
+        to_state=after,
+        detail=details,
+    )
     Alert.objects.filter(
         pk__in=[i.alert_id for i in interventions if i.alert_id],
         state__in=[Alert.State.OPEN, Alert.State.ACKNOWLEDGED],

@@ -40,8 +40,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from retention.channels import Backend, PermanentFailure, TemporaryFailure, open_backend
-from retention.models import AuditEntry, Intervention, OutboxMessage
-from retention.services.audit import PROVIDER, SCHEDULE, Actor, audit_entry
+from retention.models import Intervention, OutboxMessage
+from retention.services.audit import PROVIDER, SCHEDULE, Action, Actor, audit_write
 from retention.signals import outbox_due
 
 UNCERTAIN = (
@@ -379,6 +379,14 @@ def _record(
         report.retry_in = soonest if report.retry_in is None else min(report.retry_in, soonest)
 
 
+# The audit action of each state a message's outcome moves its intervention to.
+_MOVED = {
+    Intervention.State.SENT: Action.SENT,
+    Intervention.State.DELIVERED: Action.DELIVERED,
+    Intervention.State.FAILED: Action.FAILED,
+}
+
+
 def _move(messages, state: str, actor: Actor, now, **fields) -> None:
     """Move the messages' interventions to ``state`` (only forward from queued/sent)."""
     if not messages:
@@ -390,17 +398,14 @@ def _move(messages, state: str, actor: Actor, now, **fields) -> None:
     ).exclude(state=state)
     before = dict(movable.values_list("pk", "state"))
     movable.update(state=state, updated_at=now, **fields)
-    AuditEntry.objects.bulk_create(
-        audit_entry(
-            actor=actor,
-            action=state,
-            at=now,
-            intervention_id=pk,
-            from_state=old,
-            to_state=state,
-            detail={"reason": details[pk]} if details.get(pk) else None,
-        )
-        for pk, old in before.items()
+    audit_write(
+        actor=actor,
+        action=_MOVED[state],
+        at=now,
+        intervention_id=list(before),
+        from_state=list(before.values()),
+        to_state=state,
+        detail=[{"reason": details[pk]} if details.get(pk) else None for pk in before],
     )
 
 
@@ -485,16 +490,13 @@ def outbox_retry(*, message_ids, actor: Actor, now: dt.datetime) -> int:
         )
         moved = list(requeued.values_list("pk", flat=True))
         requeued.update(state=Intervention.State.QUEUED, updated_at=now)
-        AuditEntry.objects.bulk_create(
-            audit_entry(
-                actor=actor,
-                action="retried",
-                at=now,
-                intervention_id=pk,
-                from_state=Intervention.State.FAILED,
-                to_state=Intervention.State.QUEUED,
-            )
-            for pk in moved
+        audit_write(
+            actor=actor,
+            action=Action.RETRIED,
+            at=now,
+            intervention_id=moved,
+            from_state=Intervention.State.FAILED,
+            to_state=Intervention.State.QUEUED,
         )
         if ids:
             outbox_announce(ids)

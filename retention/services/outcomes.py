@@ -20,8 +20,8 @@ from core.sql import placeholders, read_frame, staged_ids, timestamp_param
 from core.time import cutoff_of
 from customers.models import Order
 from ml.selectors import active_definition
-from retention.models import AuditEntry, Campaign, CampaignOutcome, Coupon, Intervention
-from retention.services.audit import CUSTOMER, SCHEDULE, audit_bulk, audit_entry
+from retention.models import Campaign, CampaignOutcome, Coupon, Intervention
+from retention.services.audit import CUSTOMER, SCHEDULE, Action, audit_write
 from retention.uplift import retention_uplift
 
 
@@ -63,6 +63,13 @@ def interventions_settle(*, now: dt.datetime) -> dict[str, int]:
     return {"converted": converted, "expired": expired + stale}
 
 
+# The audit action of each state an offer settles in.
+_SETTLED = {
+    Intervention.State.CONVERTED: Action.CONVERTED,
+    Intervention.State.EXPIRED: Action.EXPIRED,
+}
+
+
 def _mark(rows, state: str, actor, now: dt.datetime) -> None:
     """Move ``(id, state before, order id)`` rows to ``state`` and audit each move."""
     if not rows:
@@ -75,11 +82,11 @@ def _mark(rows, state: str, actor, now: dt.datetime) -> None:
     Intervention.objects.bulk_update(
         updates, ["state", "converted_order", "updated_at"], batch_size=2000
     )
-    audit_bulk(
+    audit_write(
         actor=actor,
-        action=state,
+        action=_SETTLED[state],
         at=now,
-        intervention_ids=frame["id"].tolist(),
+        intervention_id=frame["id"].tolist(),
         from_state=frame["before"],
         to_state=state,
     )
@@ -99,17 +106,14 @@ def _expire_undecided(now: dt.datetime) -> int:
             Intervention.objects.filter(pk__in=ids).update(
                 state=Intervention.State.EXPIRED, updated_at=now
             )
-            AuditEntry.objects.bulk_create(
-                audit_entry(
-                    actor=SCHEDULE,
-                    action="expired",
-                    at=now,
-                    intervention_id=pk,
-                    from_state=Intervention.State.PROPOSED,
-                    to_state=Intervention.State.EXPIRED,
-                    detail={"reason": "not decided within the campaign's window"},
-                )
-                for pk in ids
+            audit_write(
+                actor=SCHEDULE,
+                action=Action.EXPIRED,
+                at=now,
+                intervention_id=ids,
+                from_state=Intervention.State.PROPOSED,
+                to_state=Intervention.State.EXPIRED,
+                detail={"reason": "not decided within the campaign's window"},
             )
         expired += len(ids)
     return expired

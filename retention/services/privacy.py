@@ -16,9 +16,8 @@ from customers.privacy import ERASED, Erasure, rows
 from retention.channels.files import sent_files_erase
 from retention.models import Alert, AuditEntry, Coupon, Intervention, OutboxMessage
 from retention.services.alerts import alert_close
-from retention.services.audit import Actor, audit_entry, audit_record
+from retention.services.audit import Action, Actor, audit_write
 
-CUSTOMER_ERASED = "customer_erased"
 ERASED_NOTE = "closed: the customer's personal data was erased"
 ERASED_UNSENT = "not sent: the customer's personal data was erased"
 # Audit-detail keys whose values agents type (or providers echo, addresses included).
@@ -47,7 +46,7 @@ def _audit_of(customer: Customer):
     )
     ids |= set(
         AuditEntry.objects.filter(
-            action=CUSTOMER_ERASED, detail__customer=customer.external_id
+            action=Action.CUSTOMER_ERASED, detail__customer=customer.external_id
         ).values_list("pk", flat=True)
     )
     return AuditEntry.objects.filter(pk__in=ids)
@@ -80,7 +79,9 @@ def _free_text_erased(detail: Any, erasure: Erasure) -> Any:
 
 def _erase_texts(erasure: Erasure) -> dict[str, int]:
     customer = erasure.customer
-    entries = [e for e in _audit_of(customer).exclude(detail={}) if e.action != CUSTOMER_ERASED]
+    entries = [
+        e for e in _audit_of(customer).exclude(detail={}) if e.action != Action.CUSTOMER_ERASED
+    ]
     for entry in entries:
         entry.detail = _free_text_erased(entry.detail, erasure)
     AuditEntry.objects.bulk_update(entries, ["detail"])
@@ -131,22 +132,18 @@ def _stop_work(erasure: Erasure) -> dict[str, int]:
             customer=erasure.customer, state__in=UNSENT_STATES
         )
     )
-    entries = [
-        audit_entry(
-            actor=actor,
-            action=Intervention.State.BLOCKED,
-            at=erasure.at,
-            intervention_id=i.pk,
-            from_state=i.state,
-            to_state=Intervention.State.BLOCKED,
-            detail={"reason": ERASED_UNSENT},
-        )
-        for i in unsent
-    ]
     Intervention.objects.filter(pk__in=[i.pk for i in unsent]).update(
         state=Intervention.State.BLOCKED, block_reason=ERASED_UNSENT, updated_at=erasure.at
     )
-    AuditEntry.objects.bulk_create(entries)
+    audit_write(
+        actor=actor,
+        action=Action.BLOCKED,
+        at=erasure.at,
+        intervention_id=[i.pk for i in unsent],
+        from_state=[i.state for i in unsent],
+        to_state=Intervention.State.BLOCKED,
+        detail={"reason": ERASED_UNSENT},
+    )
     return {"alerts_closed": len(closed), "offers_blocked": len(unsent)}
 
 
@@ -155,12 +152,12 @@ def workflow_erase(erasure: Erasure) -> dict[str, int]:
     return _erase_texts(erasure) | _stop_work(erasure)
 
 
-def erasure_record(*, customer: Customer, actor: Any, via: str, at, counts: dict) -> AuditEntry:
+def erasure_record(*, customer: Customer, actor: Any, via: str, at, counts: dict) -> None:
     """The audit entry of one erasure: who asked, when, and how much was removed, under
     the customer's external id only."""
-    return audit_record(
+    audit_write(
         actor=_actor(actor, via),
-        action=CUSTOMER_ERASED,
+        action=Action.CUSTOMER_ERASED,
         at=at,
         detail={"customer": customer.external_id, "counts": counts},
     )

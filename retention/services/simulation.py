@@ -22,8 +22,10 @@ from core.time import cutoff_of
 from customers.models import Order, SyntheticResponse
 from retention.models import AuditEntry, Intervention
 from retention.offers import stable_unit
+from retention.services.audit import Action, Actor, audit_write
 
-SIMULATED = "simulated_response"
+# The synthetic customers reacting, as the audit trail records them.
+SIMULATION = Actor(AuditEntry.Actor.CUSTOMER, via="simulation")
 _SHOCK_SALT, _BOOST_SALT, _TIME_SALT = 7_000_001, 7_000_002, 7_000_003
 
 
@@ -32,7 +34,7 @@ def _received(cutoff: dt.datetime) -> pd.DataFrame:
         Intervention.objects.filter(
             arm=Intervention.Arm.TREATMENT, sent_at__isnull=False, sent_at__lt=cutoff
         )
-        .exclude(audit__action=SIMULATED)
+        .exclude(audit__action=Action.SIMULATED_RESPONSE)
         .values(
             "id", "customer_id", "offer_type", "sent_at", "proposed_at", "campaign__window_days"
         )
@@ -98,15 +100,14 @@ def responses_simulate(*, as_of: dt.date) -> dict[str, int]:
                     }
                 ).astype({"placed_at": "datetime64[us, UTC]"}),
             )
-        AuditEntry.objects.bulk_create(
-            AuditEntry(
-                at=cutoff,
-                actor_kind=AuditEntry.Actor.CUSTOMER,
-                via="simulation",
-                intervention_id=int(pk),
-                action=SIMULATED,
-                detail={"left": bool(gone), "extra_order": bool(extra_order)},
-            )
-            for pk, gone, extra_order in zip(ids, left, boosted, strict=True)
+        audit_write(
+            actor=SIMULATION,
+            action=Action.SIMULATED_RESPONSE,
+            at=cutoff,
+            intervention_id=ids,
+            detail=[
+                {"left": bool(gone), "extra_order": bool(extra_order)}
+                for gone, extra_order in zip(left, boosted, strict=True)
+            ],
         )
     return {"simulated": len(ids), "left": int(left.sum()), "extra_orders": int(boosted.sum())}

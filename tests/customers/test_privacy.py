@@ -43,7 +43,6 @@ from retention.services.interventions import intervention_approve, intervention_
 from retention.services.outbox import outbox_send
 from retention.services.outcomes import campaign_evaluate, interventions_settle
 from retention.services.pipeline import after_scoring
-from retention.services.privacy import CUSTOMER_ERASED
 from tests.ml.history import at, order
 from tests.retention.factories import AS_OF, NOW, campaign, customer, scored_run
 
@@ -262,7 +261,7 @@ def test_erasure_leaves_no_table_run_file_or_sent_file_holding_their_personal_da
     assert sms and all(json.loads(line)["to"].startswith("+49***") for line in sms)
     assert counts["ml"] == {"scores": 2, "run_files": 2}
     assert counts["retention"]["sent_file_messages"] == 2
-    erased = AuditEntry.objects.get(action=CUSTOMER_ERASED)
+    erased = AuditEntry.objects.get(action=AuditEntry.Action.CUSTOMER_ERASED)
     assert erased.actor == admin_user and erased.detail["customer"] == person.external_id
     person.refresh_from_db()
     assert person.erased_at == NOW and not person.has_consent("email")
@@ -296,7 +295,7 @@ def test_erasing_twice_changes_nothing_more_and_succeeds(shop, admin_user):
     assert counts["ml"] == {"scores": 0, "run_files": 0}
     assert counts["retention"]["sent_file_messages"] == 0
     assert outcomes(campaigns) == before
-    assert AuditEntry.objects.filter(action=CUSTOMER_ERASED).count() == 2
+    assert AuditEntry.objects.filter(action=AuditEntry.Action.CUSTOMER_ERASED).count() == 2
 
 
 def test_the_commands_export_to_a_file_and_erase_by_external_id(shop, tmp_path):
@@ -327,7 +326,7 @@ def test_a_customer_without_workflow_data_is_exported_and_erased(demo_files, adm
     counts = customer_erase(customer=person, actor=None, via="command", now=NOW)
     assert counts["customers"] == {"customers": 1, "events": 0, "admin_log_entries": 0}
     assert tables_holding(personal_values(person)) == []
-    assert AuditEntry.objects.get(action=CUSTOMER_ERASED).actor is None
+    assert AuditEntry.objects.get(action=AuditEntry.Action.CUSTOMER_ERASED).actor is None
 
 
 def test_only_admins_export_or_erase_through_the_api(shop, admin_api, agent_api, client):

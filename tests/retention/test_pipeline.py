@@ -11,7 +11,6 @@ from ml.models import CustomerScore
 from ml.services import train_models
 from retention.models import Alert, AuditEntry, Campaign, CampaignOutcome, Intervention, Offer
 from retention.selectors import true_average_effect
-from retention.services.simulation import SIMULATED
 from retention.tasks import nightly_pipeline_task
 from tests.ml.history import simulated_shop
 
@@ -58,9 +57,10 @@ def test_the_loop_closes_on_a_synthetic_shop():
     treated = Intervention.objects.filter(campaign=campaign, arm="treatment")
     assert treated.filter(state="sent").exists()
     call_command("simulate_responses", "--as-of", "2026-06-30")
-    orders_after_first = AuditEntry.objects.filter(action=SIMULATED).count()
+    simulated = AuditEntry.objects.filter(action=AuditEntry.Action.SIMULATED_RESPONSE)
+    orders_after_first = simulated.count()
     call_command("simulate_responses", "--as-of", "2026-06-30")
-    assert AuditEntry.objects.filter(action=SIMULATED).count() == orders_after_first > 0
+    assert simulated.count() == orders_after_first > 0
     call_command("evaluate_campaigns", "--as-of", "2026-06-30")
     outcome = CampaignOutcome.objects.get(campaign=campaign)
     arms = outcome.arms
