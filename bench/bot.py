@@ -18,16 +18,12 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_bot")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
+import bootstrap
+
+ROOT = bootstrap.ROOT
+bootstrap.configure("bench_bot", CELERY_BROKER_URL="redis://127.0.0.1:6379/13")
 
 
 def setup(agents: int, alerts: int):
@@ -124,12 +120,9 @@ def main() -> None:
     with FakeBotApi() as api:
         os.environ["TELEGRAM_BOT_TOKEN"] = TOKEN
         os.environ["TELEGRAM_API_BASE_URL"] = api.base_url
-        import django
-        from django.core.management import call_command
         from django.utils import timezone
 
-        django.setup()
-        call_command("migrate", verbosity=0)
+        bootstrap.ready()
         subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=False, capture_output=True)
         worker = subprocess.Popen(
             [

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_loop")
+import bootstrap
+
+bootstrap.configure("bench_loop")
 
 END = dt.date(2026, 6, 30)
 AS_OF = END - dt.timedelta(days=60)
@@ -35,11 +31,9 @@ def main() -> None:
     parser.add_argument("--algorithms", default="logistic_regression,lightgbm")
     args = parser.parse_args()
 
-    import django
     from django.core.management import call_command
 
-    django.setup()
-    call_command("migrate", verbosity=0)
+    bootstrap.ready()
 
     from customers.synthetic.services import generate_shop
     from ml.services import train_models

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_gen")
+import bootstrap
+
+bootstrap.configure("bench_gen")
 
 
 def main() -> None:
@@ -28,11 +24,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
 
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    bootstrap.ready()
     from django.db import connection
 
     from customers.models import Customer, Event, Order, OrderLine

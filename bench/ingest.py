@@ -9,16 +9,10 @@ bulk orders API (target >= 5,000/s). Run with `make bench`, or on its own databa
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")  # the API bench uses the test client
+import bootstrap
+
+bootstrap.configure("bench", ALLOWED_HOSTS="testserver")
 
 
 def main() -> None:
@@ -28,11 +22,7 @@ def main() -> None:
     parser.add_argument("--api-batch", type=int, default=5_000)
     args = parser.parse_args()
 
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    bootstrap.ready()
 
     from ingest_api import bench_api
     from ingest_csv import bench_transactions

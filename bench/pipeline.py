@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_score")
+import bootstrap
+
+ROOT = bootstrap.ROOT
+bootstrap.configure("bench_score")
 
 
 def clean() -> None:
@@ -147,11 +144,7 @@ def main() -> None:
     parser.add_argument("--provider-ms", type=float, default=0.0)
     args = parser.parse_args()
 
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    bootstrap.ready()
     clean()
     run = scored_run()
     print(f"scoring run #{run.pk} as of {run.as_of}: {run.customers_scored:,} customers")

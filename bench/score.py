@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_score")
+import bootstrap
+
+bootstrap.configure("bench_score")
 
 AS_OF = dt.date(2026, 6, 30)
 DAYS = 3 * 365
@@ -123,11 +120,7 @@ def main() -> None:
     parser.add_argument("--score-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    bootstrap.ready()
 
     from customers.models import Customer, Order
     from ml.models import ModelVersion

@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retention.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_txlog")
+import bootstrap
+
+bootstrap.configure("bench_txlog")
 
 END = dt.date(2026, 6, 30)
 
@@ -31,11 +28,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     args = parser.parse_args()
 
-    import django
     from django.core.management import call_command
 
-    django.setup()
-    call_command("migrate", verbosity=0)
+    bootstrap.ready()
     from io import StringIO
 
     from django.db import connection
