@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
         (Action.LEGACY, audit.LEGACY_ACTION),
         ([Action.QUEUED, "queued"], "is given as str: pass AuditEntry.Action.QUEUED"),
     ],
+    ids=["unknown text", "none", "a member's text", "another choice set", "legacy", "one row"],
 )
 def test_the_writer_refuses_an_action_outside_the_set_and_writes_nothing(
     admin_user, action, message
