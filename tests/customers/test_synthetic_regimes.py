@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db.models import Count
 from sklearn.metrics import log_loss
 
@@ -46,7 +47,9 @@ def test_every_regime_round_trips_its_process_and_its_truth(db, regime):
 
 
 def test_a_transaction_log_holds_paid_orders_and_nothing_else(db):
-    shop_in("transactions", customers=800)
+    call_command(
+        "generate_shop", "--customers", "800", "--end", str(END), "--regime", "transactions"
+    )
     assert Order.objects.exists()
     assert not Order.objects.exclude(status="paid").exists()
     assert not (Event.objects.exists() or OrderLine.objects.exists() or Product.objects.exists())
