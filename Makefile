@@ -85,7 +85,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # Benchmarks print their numbers; each uses its own PostgreSQL database.
-BENCH_DBS := bench bench_gen bench_quality bench_score bench_txlog bench_loop bench_bot bench_train
+BENCH_DBS := bench bench_gen bench_quality bench_score bench_txlog bench_loop bench_bot bench_train \
+	bench_robustness
 
 bench: install
 	@for db in $(BENCH_DBS); do \
@@ -100,6 +101,7 @@ bench: install
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/closed_loop.py
 	$(BIN)/python bench/bot.py
+	$(BIN)/python bench/robustness.py  # last: it exits non-zero when a shop fails its acceptance
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .import_linter_cache

@@ -17,9 +17,18 @@ import numpy as np
 
 from ml.features import FEATURE_NAMES
 from ml.metrics import evaluate
-from ml.selectors import active_definition
+from ml.models import ChurnDefinition
+from ml.selectors import definition_in_force
 from ml.services import cutoff_data, data_ends, stack, training_cutoffs, with_baseline
 from ml.training import ALGORITHMS, choose, train_zoo
+
+
+def what_if_definition(horizon_days: int) -> ChurnDefinition:
+    """The definition in force with another horizon, never saved: a backtest asks what
+    would have happened and writes nothing."""
+    definition = copy.copy(definition_in_force())
+    definition.horizon_days = horizon_days
+    return definition
 
 
 def backtest(
@@ -34,17 +43,25 @@ def backtest(
     """One result per algorithm, best first: ``auc``, ``pr_auc``, ``brier``, ... and
     ``champion`` (True for the one that would have been picked)."""
     ends = data_ends()
-    if ends is None or ends < as_of + dt.timedelta(days=horizon_days - 1):
+    if ends is None:
+        raise ValueError("there are no orders to backtest on; import the shop's orders first")
+    window_ends = as_of + dt.timedelta(days=horizon_days)
+    if ends < window_ends - dt.timedelta(days=1):
+        latest = ends + dt.timedelta(days=1) - dt.timedelta(days=horizon_days)
         raise ValueError(
-            f"the data ends on {ends}, before the evaluation window "
-            f"({as_of}, {as_of + dt.timedelta(days=horizon_days)}] is complete"
+            f"the data ends on {ends}, before the judged window ({as_of}, {window_ends}] is "
+            f"complete; pick --as-of {latest} or earlier, or a shorter --horizon-days"
         )
-    definition = copy.copy(active_definition())
-    definition.horizon_days = horizon_days  # a what-if horizon; never saved
+    definition = what_if_definition(horizon_days)
     last = as_of - dt.timedelta(days=horizon_days)
     cutoffs = training_cutoffs(last=last, count=training_cutoff_count, step_days=step_days)
     train = stack([cutoff_data(as_of=c, definition=definition) for c in cutoffs])
     judged = cutoff_data(as_of=as_of, definition=definition)
+    if len(judged.labels) == 0:
+        raise ValueError(
+            f"no customer has {definition.min_history_days} days of history by {as_of}; "
+            "pick a later --as-of"
+        )
     if len(np.unique(judged.labels)) < 2:
         raise ValueError(
             f"every customer scored at {as_of} has the same outcome within {horizon_days} "
@@ -52,8 +69,8 @@ def backtest(
         )
     if len(np.unique(train.y)) < 2:
         raise ValueError(
-            f"the training cut-offs up to {last} hold only one outcome; pick a later --as-of "
-            "or a shorter --horizon-days"
+            f"the training cut-offs up to {last} hold only one outcome (or no customers); "
+            "pick a later --as-of or a shorter --horizon-days"
         )
     models = train_zoo(
         train, features=FEATURE_NAMES, algorithms=with_baseline(algorithms), seed=seed

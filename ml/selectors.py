@@ -16,8 +16,16 @@ class NotReady(Exception):
 def active_definition() -> ChurnDefinition:
     """The definition in force; the default one is created on first use so a fresh shop
     works without visiting the admin."""
-    definition = ChurnDefinition.objects.filter(is_active=True).first()
-    return definition or ChurnDefinition.objects.create()
+    definition = definition_in_force()
+    if definition.pk is None:
+        definition.save()
+    return definition
+
+
+def definition_in_force() -> ChurnDefinition:
+    """The active definition, or the default one unsaved: for reads that must not write
+    (a backtest registers nothing)."""
+    return ChurnDefinition.objects.filter(is_active=True).first() or ChurnDefinition()
 
 
 def champion() -> ModelVersion | None:

@@ -14,6 +14,11 @@ A heterogeneous buy-till-you-die core with marks that depend on the hidden state
   σ_i ~ Gamma(k, β) while the customer is around and fade with time constant τ after
   they leave, so activity thins out before the absence of orders shows it.
 
+What the shop records is part of the process too, because a model (and the truth) can
+only condition on what was recorded: a bare transaction log keeps paid orders only, and
+a shop whose tracking misses some customers records no events at all for a random share
+of them. ``REGIMES`` names the shops the robustness bench judges models on.
+
 Everything needed to compute the exact posterior from observable data lives in
 ``Params``; ``customers.synthetic.truth`` does that computation.
 """
@@ -48,17 +53,43 @@ class Params:
     # Delays after the purchase (days, uniform) for tickets and reviews.
     ticket_delay: float = 3.0
     review_delay: float = 7.0
-    # Shop shape.
+    # Shop shape. Holiday peaks add Gaussian bumps (day of year, width in days, height
+    # relative to the mean day) to the season; the intensity is rescaled to mean 1.
     season_amplitude: float = 0.25
+    holidays: tuple[tuple[float, float, float], ...] = ()
     weekday: tuple[float, ...] = (1.05, 1.0, 1.0, 1.0, 1.05, 0.9, 1.0)
     acquisition_growth: float = 1.0  # signups at the end vs the start of the window, e^g
     categories: int = 10
     products: int = 300
     horizon_days: int = 90
+    # What is recorded: only paid orders (no products, lines, refunds or events), or
+    # everything, with events recorded for this share of customers (the rest have none).
+    transactions_only: bool = False
+    events_recorded: float = 1.0
     extras: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> Params:
+        """The inverse of :meth:`as_dict` after a JSON round trip (lists back to tuples)."""
+
+        def tupled(value):
+            return tuple(tupled(v) for v in value) if isinstance(value, list) else value
+
+        return cls(**{k: tupled(v) for k, v in stored.items()})
+
+
+# Shops in different regimes, for judging models beyond the default shop. The mean
+# purchase rate r/α and the mean dropout stay the default's unless the regime is about them.
+REGIMES: dict[str, Params] = {
+    "default": Params(),
+    "transactions": Params(transactions_only=True),
+    "heterogeneous": Params(r=0.3, alpha=10.0),
+    "seasonal": Params(season_amplitude=0.5, holidays=((332.0, 2.0, 4.0), (354.0, 6.0, 1.5))),
+    "missing_events": Params(events_recorded=2 / 3),
+}
 
 
 @dataclass
@@ -73,8 +104,14 @@ class Clock:
     @classmethod
     def build(cls, params: Params, *, days: int, start_weekday: int, start_day_of_year: int):
         d = np.arange(days)
-        season = 1 + params.season_amplitude * np.cos(
-            2 * np.pi * ((start_day_of_year + d) % 365.25 - 350) / 365.25
+        day_of_year = (start_day_of_year + d) % 365.25
+        season = 1 + params.season_amplitude * np.cos(2 * np.pi * (day_of_year - 350) / 365.25)
+        for day, width, height in params.holidays:
+            gap = (day_of_year - day + 365.25 / 2) % 365.25 - 365.25 / 2
+            season = season + height * np.exp(-0.5 * (gap / width) ** 2)
+        # Each bump adds its area to a year; dividing by the yearly mean keeps it 1.
+        season = season / (
+            1 + sum(h * w * np.sqrt(2 * np.pi) for _, w, h in params.holidays) / 365.25
         )
         weekday = np.asarray(params.weekday) / np.mean(params.weekday)
         intensity = season * weekday[(start_weekday + d) % 7]
@@ -201,6 +238,17 @@ def simulate(
 
     s_owner, s_time = _sessions(rng, params, signup, left_at, session_rate, end)
     keep = s_time < end
+    # Unrecorded marks are dropped here, so every array below is what the shop's data shows.
+    if params.transactions_only:
+        recorded = np.zeros(customers, dtype=bool)
+        refund[:] = False
+    elif params.events_recorded < 1:
+        recorded = rng.random(customers) < params.events_recorded
+    else:
+        recorded = np.ones(customers, dtype=bool)
+    keep &= recorded[s_owner]
+    ticket_time[~recorded[who]] = np.nan
+    review_time[~recorded[who]] = np.nan
     return Shop(
         params=params,
         clock=clock,

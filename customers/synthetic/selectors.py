@@ -16,13 +16,13 @@ from core.sql import epoch_days_sql, read_frame, timestamp_param
 from core.time import cutoff_of, epoch_days
 from customers.models import SyntheticShop
 from customers.synthetic.process import Clock, Params
-from customers.synthetic.truth import churn_probability_of
+from customers.synthetic.truth import churn_probability_of, quiet_log_likelihood
 
 
 def shop_process(shop: SyntheticShop) -> tuple[Params, Clock]:
     stored = dict(shop.params)
     clock = stored.pop("clock")
-    params = Params(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    params = Params.from_dict(stored)
     return params, Clock.build(params, **clock)
 
 
@@ -82,18 +82,70 @@ def _summaries(cutoff: dt.datetime) -> pd.DataFrame:
     return merged
 
 
-def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
-    """``customer_id``, ``probability`` of no paid order in ``(as_of, as_of + horizon]``
-    for every customer with a paid order up to ``as_of``, from the latest synthetic shop."""
+def _with_quiet(
+    s: pd.DataFrame, params: Params, *, cutoff: dt.datetime, origin: float
+) -> pd.DataFrame:
+    """Add what the truth needs when only some customers' events are recorded: each
+    customer's tickets and reviews seen by the cut-off, and the log-probability of having
+    none (orders older than the longest delay count through ``x``)."""
+    c = timestamp_param(cutoff)
+    marks = read_frame(
+        """
+        SELECT customer_id, COUNT(*) AS events FROM customers_event
+        WHERE kind IN ('support_ticket', 'review') AND occurred_at < %s GROUP BY customer_id
+        """,
+        [c],
+    )
+    since = cutoff - dt.timedelta(days=max(params.ticket_delay, params.review_delay))
+    recent = read_frame(
+        f"""
+        SELECT customer_id, {epoch_days_sql("placed_at")} AS t FROM customers_order
+        WHERE status = 'paid' AND placed_at >= %s AND placed_at < %s
+        """,
+        [timestamp_param(since), c],
+    )
+    s = s.merge(marks, on="customer_id", how="left")
+    s["events"] = s["events"].fillna(0).astype(float)
+    row = pd.Series(np.arange(len(s)), index=s["customer_id"].to_numpy())
+    owner = row.reindex(recent["customer_id"].to_numpy()).to_numpy()
+    t = recent["t"].to_numpy(float) - origin
+    s["quiet"] = quiet_log_likelihood(
+        params,
+        x=s["x"].to_numpy(float),
+        T=epoch_days(cutoff) - origin,
+        owner=owner,
+        order_time=t,
+        is_last=t == s["t_x"].to_numpy(float)[owner],
+    )
+    return s
+
+
+def latest_shop() -> SyntheticShop:
     shop = SyntheticShop.objects.order_by("-id").first()
     if shop is None:
         raise ValueError("there is no synthetic shop: truth exists only for generated data")
-    params, clock = shop_process(shop)
+    return shop
+
+
+def observed_history(shop: SyntheticShop, *, as_of: dt.date) -> tuple[pd.DataFrame, float]:
+    """What the truth conditions on at ``as_of``: one summary row per customer with a paid
+    order by then (times in days since the shop's start), and the cut-off in those days."""
+    params, _ = shop_process(shop)
     cutoff = cutoff_of(as_of)
     origin = epoch_days(dt.datetime.combine(shop.start, dt.time(), tzinfo=dt.UTC))
     s = _summaries(cutoff)
-    T = epoch_days(cutoff) - origin
     s[["a", "t_x"]] = s[["a", "t_x"]].astype(float) - origin
+    if 0 < params.events_recorded < 1:
+        s = _with_quiet(s, params, cutoff=cutoff, origin=origin)
+    return s, epoch_days(cutoff) - origin
+
+
+def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
+    """``customer_id``, ``probability`` of no paid order in ``(as_of, as_of + horizon]``
+    for every customer with a paid order up to ``as_of``, from the latest synthetic shop."""
+    shop = latest_shop()
+    params, clock = shop_process(shop)
+    s, T = observed_history(shop, as_of=as_of)
     probability = churn_probability_of(s, params, clock, T=T, horizon=horizon_days)
     return pd.DataFrame(
         {"customer_id": s["customer_id"].to_numpy(np.int64), "probability": probability}

@@ -3,7 +3,6 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.tree import DecisionTreeClassifier
 
 from ml import explain, metrics, training
 from ml.training import ALGORITHMS, BASELINE, Dataset
@@ -73,51 +72,6 @@ def test_validation_customers_are_never_fitted_in_their_fold():
         assert validate.sum() > 500
         assert not set(data.customer_ids[fit]) & set(data.customer_ids[validate])
         assert data.cutoffs[fit].max() <= data.cutoffs[validate].min()
-
-
-def _persistent_churners(n: int, seed: int) -> Dataset:
-    """Three cut-offs a month apart over the same customers, whose outcome is mostly their
-    own persistent trait (adjacent label windows overlap), seen only weakly in 'signal'."""
-    rng = np.random.default_rng(seed)
-    trait = rng.normal(0, 1.5, n)
-    base = rng.random(n) < 1 / (1 + np.exp(-2 * trait))
-    signal = 0.5 * trait + rng.normal(size=n)
-    ids = rng.permutation(n) + 1
-    parts = []
-    for cutoff in ("2025-01-01", "2025-02-01", "2025-03-01"):
-        y = np.where(rng.random(n) < 0.9, base, ~base).astype(int)
-        X = pd.DataFrame({"customer_key": ids.astype(float), "signal": signal})
-        parts.append(Dataset(X, y, ids, np.full(n, np.datetime64(cutoff, "D"))))
-    return Dataset(
-        pd.concat([p.X for p in parts], ignore_index=True),
-        np.concatenate([p.y for p in parts]),
-        np.concatenate([p.customer_ids for p in parts]),
-        np.concatenate([p.cutoffs for p in parts]),
-    )
-
-
-def test_a_model_that_memorises_customers_wins_the_old_validation_and_loses_the_new():
-    data = _persistent_churners(3000, seed=4)
-    memoriser = training.Candidate(
-        "memoriser", lambda p, s: DecisionTreeClassifier(random_state=s), [{}], calibrate=False
-    )
-    honest = training.ZOO["logistic_regression"]
-    # The old protocol: fit on the earlier cut-offs, validate on the latest, same customers.
-    latest = data.cutoffs == data.cutoffs.max()
-    fit, val = data.take(~latest), data.take(latest)
-
-    def old_auc(candidate, features):
-        model = candidate.build(candidate.grid[0], 0).fit(fit.X[features], fit.y)
-        return metrics.evaluate(val.y, training._scores(model, val.X[features]))["auc"]
-
-    assert old_auc(memoriser, ["customer_key"]) > old_auc(honest, ["signal"]) + 0.1
-
-    models = [
-        training.train_candidate(memoriser, data, features=["customer_key"]),
-        training.train_candidate(honest, data, features=["signal"]),
-    ]
-    assert models[0].validation_auc < 0.55 < models[1].validation_auc
-    assert training.choose(models).algorithm == "logistic_regression"
 
 
 def test_the_simplest_model_within_one_standard_error_is_chosen():

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from customers.models import Customer, Event, Order
 from customers.selectors import shop_has_data
+from customers.synthetic.process import REGIMES
 from customers.synthetic.services import ShopExists, generate_shop
 
 
@@ -22,6 +23,13 @@ class Command(BaseCommand):
             help="last day of history, YYYY-MM-DD",
         )
         parser.add_argument("--horizon-days", type=int, default=90)
+        parser.add_argument(
+            "--regime",
+            choices=sorted(REGIMES),
+            default="default",
+            help="generating process: e.g. 'transactions' keeps only paid orders, "
+            "'missing_events' records no events for a third of the customers",
+        )
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--replace", action="store_true", help="delete all shop data first")
         group.add_argument(
@@ -45,6 +53,7 @@ class Command(BaseCommand):
                 end=o["end"],
                 horizon_days=o["horizon_days"],
                 replace=o["replace"],
+                process=REGIMES[o["regime"]],
             )
         except ShopExists as exc:
             raise CommandError(str(exc)) from exc
