@@ -1,10 +1,13 @@
 """Cases, second step: one open case per customer becomes a constraint, the lists agents
 work get their partial indexes, every queue in use gets a row with the default capacity,
-and lost customers get their automatic, low-cost win-back campaign."""
+lost customers get their automatic, low-cost win-back campaign, and the roles get the new
+models' permissions."""
 
 import datetime as dt
 
 from django.db import migrations, models
+
+from retention.roles import sync_roles
 
 WIN_BACK = "Win back lost customers (automatic)"
 CHEAP_OFFERS = ("product_recommendation", "free_shipping")
@@ -87,4 +90,5 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['open', 'acknowledged', 'actioned'])), fields=('customer',), name='one_open_case_per_customer'),
         ),
         migrations.RunPython(queues_and_win_back, migrations.RunPython.noop),
+        migrations.RunPython(sync_roles, migrations.RunPython.noop),
     ]
