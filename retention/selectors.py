@@ -99,6 +99,13 @@ def case_offers(alert_ids: list[int]) -> dict[int, Intervention]:
     return shown
 
 
+def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The instants that belong to a business day: after the cut-off of the day before,
+    up to and including the day's own cut-off, which is when a replayed day acts
+    (``retention.cli.moment``)."""
+    return cutoff_of(day - dt.timedelta(days=1)), cutoff_of(day)
+
+
 @dataclass
 class TodaysQueue:
     """One queue's or agent's list for a day: the cases to do (within capacity) and those
@@ -131,8 +138,8 @@ def todays_queue(*, day: dt.date, queue: str | None = None, agent=None) -> Today
     )
     to_do = waiting.filter(planned_on__isnull=False).order_by("-priority", "id")
     watching = waiting.filter(planned_on__isnull=True).order_by("-priority", "id")
-    start, end = cutoff_of(day - dt.timedelta(days=1)), cutoff_of(day)
-    done = Alert.objects.filter(mine, handled_at__gte=start, handled_at__lt=end)
+    after, until = day_bounds(day)
+    done = Alert.objects.filter(mine, handled_at__gt=after, handled_at__lte=until)
     return TodaysQueue(
         name=name,
         capacity=row.daily_capacity if row else DEFAULT_DAILY_CAPACITY,

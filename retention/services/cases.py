@@ -26,9 +26,10 @@ from retention.models import (
     Intervention,
     Queue,
 )
+from retention.selectors import day_bounds
 from retention.services.audit import Actor, audit_record
 from retention.signals import alerts_changed
-from retention.sql import cutoff_of, placeholders, staged
+from retention.sql import placeholders, staged, timestamp_param
 
 CAPACITY_FIELD = "daily_capacity"
 NO_LIST = "name a queue or an agent"
@@ -100,19 +101,19 @@ def cases_plan(*, day: dt.date, now: dt.datetime) -> Plan:
     the change, so the chat surfaces push the new to-do cases."""
     agent, queue = _AGENT_KEY.format(a="a"), _QUEUE_KEY.format(a="a")
     waiting = placeholders(Alert.WAITING_STATES)
-    start, end = cutoff_of(day - dt.timedelta(days=1)), cutoff_of(day)
+    after, until = (timestamp_param(t) for t in day_bounds(day))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT {agent} AS agent_id, {queue} AS queue,
                    SUM(CASE WHEN a.state IN ({waiting}) AND a.priority > 0 THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN a.handled_at >= %s AND a.handled_at < %s THEN 1 ELSE 0 END)
+                   SUM(CASE WHEN a.handled_at > %s AND a.handled_at <= %s THEN 1 ELSE 0 END)
             FROM retention_alert a
             WHERE (a.state IN ({waiting}) AND a.priority > 0)
-               OR (a.handled_at >= %s AND a.handled_at < %s)
+               OR (a.handled_at > %s AND a.handled_at <= %s)
             GROUP BY 1, 2
             """,
-            [*Alert.WAITING_STATES, start, end, *Alert.WAITING_STATES, start, end],
+            [*Alert.WAITING_STATES, after, until, *Alert.WAITING_STATES, after, until],
         )
         lists = pd.DataFrame(cursor.fetchall(), columns=["agent_id", "queue", "waiting", "done"])
         capacity = _capacities(lists)
