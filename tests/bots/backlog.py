@@ -39,10 +39,15 @@ def backlog_alerts() -> int:
     return BACKLOG
 
 
-def posted(telegram: FakeBotApi) -> Counter[str]:
-    """How many times each customer's card was posted to the chat."""
-    return Counter(
+def posted_in_order(telegram: FakeBotApi) -> list[str]:
+    """The customers whose cards reached the chat, in the order they arrived."""
+    return [
         m["text"].split("\n")[1].split(" · ")[0]
         for m in telegram.sent()
         if int(m["chat_id"]) == CHAT
-    )
+    ]
+
+
+def posted(telegram: FakeBotApi) -> Counter[str]:
+    """How many times each customer's card was posted to the chat."""
+    return Counter(posted_in_order(telegram))
