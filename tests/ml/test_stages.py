@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from ml.models import STAGE_DAYS, STAGE_ORDER, STAGE_SHARE, ChurnDefinition
+from ml.selectors import active_definition
 from ml.stages import StageThresholds, stages
 
 THRESHOLDS = StageThresholds(
@@ -50,7 +51,7 @@ def test_thresholds_no_customer_could_be_staged_by_are_refused_naming_the_field(
 @pytest.mark.django_db
 def test_the_admin_refuses_stage_thresholds_out_of_order(client, admin_user):
     client.force_login(admin_user)
-    definition = ChurnDefinition.objects.get(is_active=True)
+    definition = active_definition()
     form = {
         "name": definition.name,
         "horizon_days": 90,
