@@ -219,6 +219,7 @@ class Alert(models.Model):
         WON_BACK = "won_back", "Won back (ordered again)"
         HANDLED = "handled", "Handled by an agent"
         LOST = "lost", "Lost: left to the automatic win-back"
+        OFFER_ENDED = "offer_ended", "Its offers ended without an order"
         MERGED = "merged", "Merged into the customer's case"
 
     OPEN_STATES = (State.OPEN, State.ACKNOWLEDGED, State.ACTIONED)

@@ -196,7 +196,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='alert',
             name='resolution',
-            field=models.CharField(blank=True, choices=[('won_back', 'Won back (ordered again)'), ('handled', 'Handled by an agent'), ('lost', 'Lost: left to the automatic win-back'), ('merged', "Merged into the customer's case")], max_length=16),
+            field=models.CharField(blank=True, choices=[('won_back', 'Won back (ordered again)'), ('handled', 'Handled by an agent'), ('lost', 'Lost: left to the automatic win-back'), ('offer_ended', 'Its offers ended without an order'), ('merged', "Merged into the customer's case")], max_length=16),
         ),
         migrations.AlterField(
             model_name='riskrule',

@@ -50,8 +50,10 @@ def alerts_raise(
     raised if they outrank it). Safe to repeat: a rule already listed on the open case is
     skipped, and so is one listed on a case that closed within the rule's cooldown. Open,
     untouched cases of customers now lost are closed for the automatic win-back unless a
-    rule on them includes lost customers. The partial unique index on open cases stays as
-    the guard. Returns, per rule name, the customers it newly listed.
+    rule on them includes lost customers, and so are actioned cases whose offers all ended
+    without an order, so the customer can have a new case once the rules' cooldowns pass.
+    The partial unique index on open cases stays as the guard. Returns, per rule name, the
+    customers it newly listed.
     """
     frame = run_frame(run) if frame is None else frame
     rules = list(RiskRule.objects.filter(is_active=True).prefetch_related("conditions"))
@@ -63,6 +65,7 @@ def alerts_raise(
     matched = pd.concat(hits, ignore_index=True) if hits else pd.DataFrame()
     with transaction.atomic():
         _close_lost(run, now)
+        _close_ended(now)
         _restage(run)
         if not matched.empty:
             with foreign_keys_checked_in_bulk(
@@ -222,41 +225,73 @@ def _outrank(cursor) -> None:
 
 
 def _close_lost(run: ScoringRun, now: dt.datetime) -> int:
-    """Close the open cases nobody has touched whose customer the run finds lost, unless a
-    rule they list includes lost customers: the automatic win-back takes them, not an
-    agent's queue. Audited; returns how many."""
+    """Close the open cases nobody holds (unacknowledged, or actioned: the offer is out)
+    whose customer the run finds lost, unless a rule they list includes lost customers:
+    the automatic win-back takes them, not an agent's queue."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT a.id FROM retention_alert a
+            SELECT a.id, a.state FROM retention_alert a
             JOIN ml_customerscore s ON s.run_id = %s AND s.customer_id = a.customer_id
-            WHERE a.state = %s AND s.stage = %s AND NOT EXISTS (
+            WHERE a.state IN (%s, %s) AND s.stage = %s AND NOT EXISTS (
                 SELECT 1 FROM retention_casereason h
                 JOIN retention_riskrule r ON r.id = h.rule_id
                 WHERE h.alert_id = a.id AND r.include_lost
             )
             """,
-            [run.pk, Alert.State.OPEN, Stage.LOST],
+            [run.pk, Alert.State.OPEN, Alert.State.ACTIONED, Stage.LOST],
         )
-        ids = [pk for (pk,) in cursor.fetchall()]
-    if not ids:
+        found = cursor.fetchall()
+    return _resolve(found, Alert.Resolution.LOST, "left_to_win_back", now, stage=Stage.LOST)
+
+
+# An intervention in one of these may still bring the customer back.
+_UNDER_WAY = ("proposed", "approved", "edited", "queued", "sent", "delivered")
+
+
+def _close_ended(now: dt.datetime) -> int:
+    """Close the actioned cases whose offers have all ended (expired, blocked, failed,
+    dismissed) without the customer ordering: nothing more will come of them."""
+    under_way = placeholders(_UNDER_WAY)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT a.id, a.state FROM retention_alert a
+            WHERE a.state = %s
+              AND EXISTS (SELECT 1 FROM retention_intervention i WHERE i.alert_id = a.id)
+              AND NOT EXISTS (
+                SELECT 1 FROM retention_intervention i
+                WHERE i.alert_id = a.id AND i.state IN ({under_way})
+              )
+            """,
+            [Alert.State.ACTIONED, *_UNDER_WAY],
+        )
+        found = cursor.fetchall()
+    return _resolve(found, Alert.Resolution.OFFER_ENDED, "offer_ended", now)
+
+
+def _resolve(found: list[tuple[int, str]], resolution: str, action: str, now, **also) -> int:
+    """Resolve these (id, state) cases, audited per state they left."""
+    if not found:
         return 0
+    ids = [pk for pk, _ in found]
     for start in range(0, len(ids), 10_000):
         Alert.objects.filter(pk__in=ids[start : start + 10_000]).update(
             state=Alert.State.RESOLVED,
-            resolution=Alert.Resolution.LOST,
+            resolution=resolution,
             closed_at=now,
-            stage=Stage.LOST,
             planned_on=None,
+            **also,
         )
-    audit_bulk(
-        actor=SCHEDULE,
-        action="left_to_win_back",
-        at=now,
-        alert_ids=ids,
-        from_state=Alert.State.OPEN,
-        to_state=Alert.State.RESOLVED,
-    )
+    for before in {state for _, state in found}:
+        audit_bulk(
+            actor=SCHEDULE,
+            action=action,
+            at=now,
+            alert_ids=[pk for pk, state in found if state == before],
+            from_state=before,
+            to_state=Alert.State.RESOLVED,
+        )
     return len(ids)
 
 

@@ -279,3 +279,27 @@ def test_rules_and_campaigns_can_target_stages():
     assert list(
         Intervention.objects.filter(campaign=at_risk).values_list("customer", flat=True)
     ) == [recent.pk]
+
+
+def test_an_actioned_case_closes_once_its_offers_ended_without_an_order(agent_user):
+    people = [customer(f"e{i}") for i in range(6)]
+    run = scored_run([{"customer": c, "probability": 0.9} for c in people])
+    campaign(control_share=0.01)
+    after_scoring(run=run, now=NOW)
+    offer = Intervention.objects.filter(arm="treatment").first()
+    intervention_approve(
+        intervention_id=offer.pk, actor=Actor.agent(agent_user, via="bot"), now=NOW
+    )
+    case = Alert.objects.get(pk=offer.alert_id)
+    alerts_raise(run=run, now=NOW)
+    case.refresh_from_db()
+    assert case.state == "actioned"  # its offer is on its way
+    Intervention.objects.filter(pk=offer.pk).update(state="expired")
+    alerts_raise(run=run, now=NOW + dt.timedelta(days=1))
+    case.refresh_from_db()
+    assert (case.state, case.resolution) == ("resolved", "offer_ended")
+    assert case.audit.filter(action="offer_ended", from_state="actioned").exists()
+    # The rules' cooldowns keep the customer quiet for a while, then a new case may open.
+    assert not Alert.objects.filter(customer=case.customer, state="open").exists()
+    alerts_raise(run=run, now=NOW + dt.timedelta(days=16))
+    assert Alert.objects.filter(customer=case.customer, state="open").exists()
