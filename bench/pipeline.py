@@ -3,9 +3,9 @@
 Uses the shop of ``bench/score.py`` (database ``bench_score``; run that first) and its
 latest scoring run (scoring again if the run kept no feature frame). Prints:
 
-1. the seconds from the end of the scoring run to every alert and proposed intervention
-   being stored, with the default rules and one campaign targeting "High churn risk"
-   (target under 30 s for 1,000,000 customers);
+1. the seconds from the end of the scoring run to every case and proposed intervention
+   being stored and the day's to-do lists planned, with the default rules and one
+   campaign targeting "High churn risk" (target under 30 s for 1,000,000 customers);
 2. the outbox throughput against a local fake SMS provider over HTTP, in a process of
    its own (target at least 500 messages/s), optionally answering each request after
    ``--provider-ms`` like a provider across the internet.
@@ -54,7 +54,7 @@ def scored_run():
 
 def pipeline(run) -> None:
     from core.time import moment
-    from retention.models import Campaign, Offer, RiskRule
+    from retention.models import Alert, Campaign, Offer, RiskRule
     from retention.services.pipeline import after_scoring
 
     campaign = Campaign.objects.create(
@@ -68,15 +68,18 @@ def pipeline(run) -> None:
     started = time.perf_counter()
     summary = after_scoring(run=run, now=moment(run.as_of))
     seconds = time.perf_counter() - started
-    alerts = sum(summary["alerts"].values())
+    listed = sum(summary["alerts"].values())
+    cases = Alert.objects.filter(as_of=run.as_of).count()
     proposed = summary["interventions"][campaign.name]
+    plan, took = summary["plan"], summary["seconds"]
     print(
-        f"{run.customers_scored:,} customers scored: {alerts:,} alerts "
-        f"({', '.join(f'{k} {v:,}' for k, v in summary['alerts'].items())}) and "
+        f"{run.customers_scored:,} customers scored: {cases:,} cases listing {listed:,} rule "
+        f"hits ({', '.join(f'{k} {v:,}' for k, v in summary['alerts'].items())}) and "
         f"{proposed['treatment'] + proposed['control']:,} interventions "
-        f"({proposed['treatment']:,} treatment, {proposed['control']:,} control) stored in "
-        f"{seconds:.1f} s (alerts {summary['seconds']['alerts']} s, interventions "
-        f"{summary['seconds']['interventions']} s; target < 30 s)"
+        f"({proposed['treatment']:,} treatment, {proposed['control']:,} control); "
+        f"{plan['to_do']:,} to do today, {plan['watching']:,} watching; stored in "
+        f"{seconds:.1f} s (cases {took['cases']} s, interventions {took['interventions']} s, "
+        f"priorities and plan {took['plan']} s; target < 30 s)"
     )
 
 

@@ -23,7 +23,12 @@ from bots.services import LinkRefused, chat_link, chat_unlink, prompt_close, pro
 from customers.models import OfferType
 from retention.messages import offer_text
 from retention.models import Alert, Intervention
-from retention.selectors import alert_for_card, intervention_with_campaign
+from retention.selectors import (
+    alert_for_card,
+    case_offers,
+    case_reasons,
+    intervention_with_campaign,
+)
 from retention.services.alerts import AlertClosed, alert_assign, alert_close
 from retention.services.audit import Actor
 from retention.services.interventions import (
@@ -40,8 +45,9 @@ HOW_TO_LINK = (
     "/start CODE here within 10 minutes."
 )
 HELP = (
-    "Alert cards arrive here; tap Approve, Edit offer or Dismiss.\n"
-    "/alerts - your open alerts (and the shared queue's)\n"
+    "Alert cards arrive here: today's most valuable cases, within your capacity; tap "
+    "Approve, Edit offer or Dismiss.\n"
+    "/alerts - your open cases (and the shared queue's), today's to-do first\n"
     "/customer ID or email - a short view of a customer\n"
     "/stats - today's alerts, approvals, sends and campaign results\n"
     "/unlink - stop receiving alerts in this chat"
@@ -145,10 +151,12 @@ def _alerts_page(user, page: int, edit: bool = False) -> Reply:
     page = max(1, page)
     shown = list(alerts[(page - 1) * PAGE : page * PAGE])
     if not shown:
-        return _say("No open alerts. Well done.")
-    lines = [f"Open alerts {(page - 1) * PAGE + 1}-{(page - 1) * PAGE + len(shown)} of {total}:"]
+        return _say("No open cases. Well done.")
+    lines = [f"Open cases {(page - 1) * PAGE + 1}-{(page - 1) * PAGE + len(shown)} of {total}:"]
     lines += [
-        f"#{a.pk} {a.rule.name}: {customer_line(a.customer)} · {a.probability:.0%}" for a in shown
+        f"{'▶ ' if a.is_to_do else ''}#{a.pk} {a.rule.name}: {customer_line(a.customer)}"
+        f" · {a.probability:.0%}" + (f" · worth {a.priority:,.2f}" if a.priority > 0 else "")
+        for a in shown
     ]
     nav = []
     if page > 1:
@@ -185,7 +193,7 @@ def _customer(query: str) -> Reply:
         history = ", ".join(f"{s.run.as_of:%m-%d} {s.probability:.0%}" for s in view.scores)
         lines.append(f"Churn risk: {history}")
         lines.append("Why: " + "; ".join(view.scores[0].reasons))
-    lines += [f"Open alert #{a.pk}: {a.rule.name}" for a in view.open_alerts]
+    lines += [f"Open case #{a.pk}: {a.rule.name}" for a in view.open_alerts]
     buttons = [
         [Button(f"Show #{a.pk}", callback(ALERT, "show", a.pk)) for a in view.open_alerts[:4]]
     ]
@@ -206,8 +214,15 @@ def _stats(now: dt.datetime) -> Reply:
 
 
 def alert_message(alert: Alert) -> Message:
-    """An alert's card as it stands now: for pushing, and for redrawing after an action."""
-    return alert_card(alert, selectors.offer_of(alert))
+    """A case's card as it stands now: for redrawing after an action."""
+    return alert_messages([alert])[alert.pk]
+
+
+def alert_messages(alerts: list[Alert]) -> dict[int, Message]:
+    """Cards of many cases with two queries in all (the pusher draws a batch at once)."""
+    ids = [alert.pk for alert in alerts]
+    offers, reasons = case_offers(ids), case_reasons(ids)
+    return {a.pk: alert_card(a, offers.get(a.pk), reasons.get(a.pk)) for a in alerts}
 
 
 def _card(alert_id: int) -> Message:

@@ -1,5 +1,5 @@
 """What the bot shows, independent of the chat platform: messages with button rows, and
-the alert card. Contact details are masked: chats are not a place for personal data."""
+the case card. Contact details are masked: chats are not a place for personal data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from bots.callbacks import ALERT, INTERVENTION, callback
 from customers.privacy import mask_email, mask_phone
 from retention.messages import offer_text
-from retention.models import Alert, Intervention
+from retention.models import Alert, CaseReason, Intervention
 
 TIER_MARK = {"high": "🔴", "medium": "🟠", "low": "🟢"}
 
@@ -75,20 +75,38 @@ def _outcome_line(intervention: Intervention | None) -> str:
     return f"{intervention.get_state_display()} by {who} {when}{detail}".strip()
 
 
-def alert_card(alert: Alert, intervention: Intervention | None) -> Message:
-    reasons = "; ".join(alert.reasons[:3]) or "-"
+def _reason_lines(reasons: list[CaseReason]) -> list[str]:
+    """Every rule that matched, with what it means: the case lists all of them."""
+    lines = []
+    for reason in reasons:
+        meaning = reason.rule.description.strip()
+        lines.append(f"• {reason.rule.name}" + (f": {meaning}" if meaning else ""))
+    return lines
+
+
+def alert_card(
+    alert: Alert, intervention: Intervention | None, reasons: list[CaseReason] | None = None
+) -> Message:
+    """A case as its chat card: title, customer, risk, stage and what acting is worth,
+    every rule that put the customer here, the model's reasons and the offer."""
+    why = "; ".join(alert.reasons[:3]) or "-"
+    worth = f" · worth {alert.priority:,.2f}" if alert.priority > 0 else ""
+    stage = f" · {alert.get_stage_display().lower()}" if alert.stage else ""
     lines = [
         f"{TIER_MARK.get(alert.tier, '')} {alert.rule.name} · {alert.get_severity_display()}",
         customer_line(alert.customer),
-        f"Churn risk {alert.probability:.0%} · value at risk {alert.value_at_risk:,.0f}",
-        f"Why: {reasons}",
+        f"Churn risk {alert.probability:.0%} · value at risk {alert.value_at_risk:,.0f}"
+        + stage
+        + worth,
+        *_reason_lines(reasons or []),
+        f"Why: {why}",
         _offer_line(intervention),
     ]
     outcome = _outcome_line(intervention)
     if outcome:
         lines.append(f"✔ {outcome}")
     if alert.state not in Alert.OPEN_STATES:
-        lines.append(f"Alert {alert.get_state_display().lower()}")
+        lines.append(f"Case {alert.get_state_display().lower()}")
     else:
         if alert.escalated_at and alert.state == Alert.State.OPEN:
             lines.append(f"⚠ Escalated {alert.escalated_at:%Y-%m-%d %H:%M}: nobody acknowledged it")

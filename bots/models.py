@@ -12,6 +12,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 
 LINK_CODE_TTL = dt.timedelta(minutes=10)
 
@@ -69,7 +70,7 @@ class QueueChat(models.Model):
 
 
 class AlertCard(models.Model):
-    """An alert posted to a chat: pending until the platform accepts it, failed when the
+    """A case posted to a chat: pending until the platform accepts it, failed when the
     chat refused it or it may have been posted by a pusher that stopped mid-send."""
 
     class State(models.TextChoices):
@@ -78,6 +79,9 @@ class AlertCard(models.Model):
         FAILED = "failed", "Failed"
 
     alert = models.ForeignKey("retention.Alert", on_delete=models.CASCADE, related_name="cards")
+    # The case's priority when the card was queued: the pusher posts the most valuable
+    # cases first, so in a burst they reach the chats before the rest.
+    priority = models.FloatField(default=0)
     platform = models.CharField(max_length=16, default="telegram")
     chat_id = models.BigIntegerField()
     message_id = models.BigIntegerField(null=True, blank=True)
@@ -100,7 +104,14 @@ class AlertCard(models.Model):
                 fields=["alert", "platform", "chat_id"], name="one_card_per_chat"
             )
         ]
-        indexes = [models.Index(fields=["state", "created_at"], name="card_pending")]
+        indexes = [
+            models.Index(
+                F("priority").desc(),
+                "created_at",
+                condition=Q(state="pending"),
+                name="card_pending_by_priority",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"card of alert {self.alert_id} in chat {self.chat_id} ({self.state})"

@@ -1,5 +1,5 @@
 """Reads for the chat surface: who is behind a chat, the cards to push, and the short
-views an agent asks for (my alerts, a customer, today's numbers)."""
+views an agent asks for (my cases, a customer, today's numbers)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 
 from bots.models import AlertCard, ChatLink, ChatPrompt
 from core.roles import ADMIN, AGENT
 from customers.models import Customer
 from ml.selectors import score_history
-from retention.models import Alert, AuditEntry, Campaign, Intervention, OutboxMessage
+from retention.models import Alert, AuditEntry, Campaign, OutboxMessage
 
 User = get_user_model()
 
@@ -40,11 +40,11 @@ def chat_of_user(user, platform: str = "telegram") -> int | None:
 
 
 def cards_by_id(ids: list[int]) -> list[AlertCard]:
-    """The cards with what their text shows, oldest first."""
+    """The cards with what their text shows, highest priority first."""
     return list(
         AlertCard.objects.filter(pk__in=ids)
         .select_related("alert__customer", "alert__rule", "alert__assigned_to")
-        .order_by("created_at", "pk")
+        .order_by("-priority", "created_at", "pk")
     )
 
 
@@ -59,16 +59,6 @@ def posted_cards(alert_ids: list[int]) -> QuerySet[AlertCard]:
     ).select_related("alert__customer", "alert__rule", "alert__assigned_to")
 
 
-def offer_of(alert: Alert) -> Intervention | None:
-    """The intervention a card shows: the newest one raised from this alert."""
-    return (
-        Intervention.objects.filter(alert=alert)
-        .select_related("campaign", "decided_by")
-        .order_by("-proposed_at", "-pk")
-        .first()
-    )
-
-
 def open_prompt(chat_id: int, now: dt.datetime) -> ChatPrompt | None:
     return ChatPrompt.objects.filter(
         platform="telegram", chat_id=chat_id, expires_at__gt=now
@@ -76,12 +66,13 @@ def open_prompt(chat_id: int, now: dt.datetime) -> ChatPrompt | None:
 
 
 def my_alerts(user) -> QuerySet[Alert]:
-    """Open alerts assigned to the user, then unassigned ones of the shared queues."""
+    """Open cases assigned to the user and unassigned ones of the shared queues: today's
+    to-do first, each part by priority (what acting on the case is worth)."""
     return (
         Alert.objects.filter(state__in=Alert.OPEN_STATES)
         .filter(Q(assigned_to=user) | Q(assigned_to__isnull=True))
         .select_related("customer", "rule")
-        .order_by("-rule__priority", "-probability", "pk")
+        .order_by(F("planned_on").desc(nulls_last=True), "-priority", "pk")
     )
 
 

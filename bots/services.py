@@ -70,47 +70,52 @@ def chat_unlink(*, chat_id: int, now: dt.datetime, platform: str = "telegram") -
 
 
 def cards_queue(*, now: dt.datetime, platform: str = "telegram") -> int:
-    """A pending card for every open alert not yet shown in its chat: the assignee's
-    linked chat, else the chat of the alert's queue; and for escalated alerts, also the
-    escalation queue's chat. One INSERT … SELECT."""
-    open_states = ", ".join(["%s"] * len(Alert.OPEN_STATES))
+    """A pending card for every case on a to-do list not yet shown in its chat: the
+    assignee's linked chat, else the chat of the case's queue; and for escalated cases,
+    also the escalation queue's chat. Watched cases are not pushed: they wait for
+    capacity. Each card carries its case's priority, the order the pusher posts in. One
+    INSERT … SELECT."""
+    waiting = ", ".join(["%s"] * len(Alert.WAITING_STATES))
+    to_do = f"a.state IN ({waiting}) AND a.planned_on IS NOT NULL"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO bots_alertcard
-                (alert_id, platform, chat_id, state, created_at, attempts, last_error, claim_token)
-            SELECT a.id, %s, COALESCE(l.chat_id, q.chat_id), 'pending', %s, 0, '', ''
+                (alert_id, priority, platform, chat_id, state, created_at, attempts,
+                 last_error, claim_token)
+            SELECT a.id, a.priority, %s, COALESCE(l.chat_id, q.chat_id), 'pending', %s, 0,
+                   '', ''
             FROM retention_alert a
             LEFT JOIN bots_chatlink l ON l.user_id = a.assigned_to_id AND l.platform = %s
             LEFT JOIN bots_queuechat q ON q.queue = a.queue AND q.platform = %s
-            WHERE a.state IN ({open_states})
-              AND COALESCE(l.chat_id, q.chat_id) IS NOT NULL
+            WHERE {to_do} AND COALESCE(l.chat_id, q.chat_id) IS NOT NULL
             UNION
-            SELECT a.id, %s, e.chat_id, 'pending', %s, 0, '', ''
+            SELECT a.id, a.priority, %s, e.chat_id, 'pending', %s, 0, '', ''
             FROM retention_alert a
             JOIN bots_queuechat e ON e.queue = %s AND e.platform = %s
-            WHERE a.state IN ({open_states}) AND a.escalated_at IS NOT NULL
+            WHERE {to_do} AND a.escalated_at IS NOT NULL
             ON CONFLICT DO NOTHING
             """,
             [
-                *(platform, now, platform, platform, *Alert.OPEN_STATES),
-                *(platform, now, ESCALATION_QUEUE, platform, *Alert.OPEN_STATES),
+                *(platform, now, platform, platform, *Alert.WAITING_STATES),
+                *(platform, now, ESCALATION_QUEUE, platform, *Alert.WAITING_STATES),
             ],
         )
         return cursor.rowcount
 
 
 def cards_claim(*, token: str, limit: int, now: dt.datetime, until: dt.datetime) -> list[int]:
-    """Claim up to ``limit`` pending cards for the pusher holding ``token`` until ``until``:
-    unclaimed ones and ones whose claim ran out, locked with SKIP LOCKED so two pushers never
-    claim the same card. A card whose pusher stopped while posting it is failed as uncertain
-    rather than posted again: Telegram cannot recognise a repeat. Returns the claimed ids."""
+    """Claim up to ``limit`` pending cards for the pusher holding ``token`` until ``until``,
+    highest priority first: unclaimed ones and ones whose claim ran out, locked with SKIP
+    LOCKED so two pushers never claim the same card. A card whose pusher stopped while
+    posting it is failed as uncertain rather than posted again: Telegram cannot recognise
+    a repeat. Returns the claimed ids."""
     with transaction.atomic():
         rows = list(
             AlertCard.objects.filter(state=AlertCard.State.PENDING)
             .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
             .select_for_update(skip_locked=True)
-            .order_by("created_at", "pk")
+            .order_by("-priority", "created_at", "pk")
             .values_list("pk", "send_started_at")[:limit]
         )
         stranded = [pk for pk, started in rows if started is not None]

@@ -1,6 +1,8 @@
-"""Pushing alert cards to chats. Triggered when alerts appear or change hands, and every
-minute by beat for anything a lost trigger left behind; one pusher at a time, so the
-rate limits it keeps hold across workers.
+"""Pushing case cards to chats. Triggered when the day's to-do lists change or cases
+change hands, and every minute by beat for anything a lost trigger left behind; one pusher
+at a time, so the rate limits it keeps hold across workers. The most valuable cards go
+first: they are claimed by priority, and each turn of Telegram's rate goes to the most
+valuable card whose chat can take one.
 
 The pusher holds a short lease (``TELEGRAM_PUSH_LEASE_SECONDS``), renewed with its card
 claims every third of it while it pushes, so a backlog of any length keeps its pusher and a
@@ -22,6 +24,7 @@ from django.utils import timezone
 
 from bots import actions, selectors
 from bots.cards import Message
+from bots.limits import pace
 from bots.services import (
     PUSH_LEASE,
     card_failed,
@@ -33,10 +36,10 @@ from bots.services import (
     cards_release,
     cards_renew,
 )
-from bots.telegram import Clock, LoopClock, Pacer, paced_bot, push, redraw
+from bots.telegram import Card, Clock, LoopClock, Pacer, paced_bot, push, pusher_bot, redraw
 from core.locks import Lease, single_instance
 
-BATCH = 300
+BATCH = 100  # small, so the first cards leave soon; the next are claimed while they fly
 
 
 class _Pusher:
@@ -56,7 +59,7 @@ class _Pusher:
         cards_renew(token=self.lease.token, until=timezone.now() + self.lease.ttl)
         return True
 
-    def next_batch(self) -> list[tuple[int, int, Message]]:
+    def next_batch(self) -> list[Card]:
         if not self.renew():
             return []
         now = timezone.now()
@@ -64,10 +67,9 @@ class _Pusher:
         claimed = cards_claim(
             token=self.lease.token, limit=BATCH, now=now, until=now + self.lease.ttl
         )
-        return [
-            (c.pk, c.chat_id, actions.alert_message(c.alert))
-            for c in selectors.cards_by_id(claimed)
-        ]
+        cards = selectors.cards_by_id(claimed)
+        drawn = actions.alert_messages([c.alert for c in cards])
+        return [(c.pk, c.chat_id, drawn[c.alert_id]) for c in cards]
 
     def start(self, card_id: int) -> bool:
         return card_start(card_id=card_id, token=self.lease.token, now=timezone.now())
@@ -92,23 +94,22 @@ async def _keep_alive(pusher: _Pusher) -> None:
 
 
 async def _push_all(pusher: _Pusher, clock: Clock) -> dict[str, int]:
-    """Batch after batch with one bot connection, until no card is pending (alerts stored
-    meanwhile are picked up by the next batch)."""
-    pacer = Pacer(clock)
-    bot = paced_bot(token=settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL)
+    """Every pending card with one bot connection, claiming more while the first fly
+    (cases planned meanwhile are picked up too)."""
+    bot = pusher_bot(token=settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL)
     async with bot:
         heartbeat = asyncio.create_task(_keep_alive(pusher))
         try:
-            while batch := await sync_to_async(pusher.next_batch)():
-                results = await push(
-                    bot,
-                    batch,
-                    start=sync_to_async(pusher.start),
-                    record=sync_to_async(pusher.record),
-                    pacer=pacer,
-                )
-                if None in results.values() or pusher.lost:  # Telegram unreachable: rest waits
-                    break
+            await push(
+                bot,
+                [],
+                start=sync_to_async(pusher.start),
+                record=sync_to_async(pusher.record),
+                pacer=Pacer(clock),
+                turn=lambda: pace(rate=settings.TELEGRAM_MESSAGES_PER_SECOND),
+                more=sync_to_async(pusher.next_batch),
+                stopped=lambda: pusher.lost,
+            )
         finally:
             heartbeat.cancel()
             await sync_to_async(cards_release)(token=pusher.lease.token)
@@ -135,8 +136,9 @@ def push_alert_cards_task() -> dict:
 
 
 def _posted(alert_ids: list[int]) -> list[tuple[int, int, Message]]:
-    cards = selectors.posted_cards(alert_ids)
-    return [(c.chat_id, c.message_id, actions.alert_message(c.alert)) for c in cards]
+    cards = list(selectors.posted_cards(alert_ids))
+    drawn = actions.alert_messages([c.alert for c in cards])
+    return [(c.chat_id, c.message_id, drawn[c.alert_id]) for c in cards]
 
 
 async def _redraw_all(alert_ids: list[int]) -> int:

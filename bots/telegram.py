@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
@@ -70,10 +72,16 @@ class SharedPace(BaseRateLimiter[None]):
 
 
 def paced_bot(*, token: str, base_url: str | None = None) -> ExtBot:
-    """A bot whose requests go through :class:`SharedPace` (the card pusher's)."""
+    """A bot whose requests go through :class:`SharedPace` (redrawing posted cards)."""
     return ExtBot(
         token, base_url=base_url or "https://api.telegram.org/bot", rate_limiter=SharedPace()
     )
+
+
+def pusher_bot(*, token: str, base_url: str | None = None) -> ExtBot:
+    """A bot for :func:`push`, which takes each turn of the overall rate itself, so that
+    the turn goes to the most valuable card ready at that moment."""
+    return ExtBot(token, base_url=base_url or "https://api.telegram.org/bot")
 
 
 class ReplyNotShown(Exception):
@@ -226,8 +234,12 @@ def _seconds(retry_after: int | dt.timedelta) -> float:
     return retry_after.total_seconds() if isinstance(retry_after, dt.timedelta) else retry_after
 
 
-async def _send_card(bot: Bot, clock: Clock, chat_id: int, message: Message) -> int:
-    for _ in range(MAX_RETRY_AFTER + 1):
+async def _send_card(
+    bot: Bot, clock: Clock, chat_id: int, message: Message, turn: Callable[[], Awaitable[None]]
+) -> int:
+    for attempt in range(MAX_RETRY_AFTER + 1):
+        if attempt:
+            await turn()  # the first attempt's turn was taken to choose this card
         try:
             sent = await bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
             return sent.message_id
@@ -246,57 +258,128 @@ async def redraw(bot: Bot, cards: list[tuple[int, int, Message]]) -> None:
 class Pacer:
     """The time of the last post to each chat during one push run, across its batches, so
     the first card of a batch still waits for the last one of the batch before (the
-    overall rate is the bot's: :class:`SharedPace`)."""
+    overall rate is taken turn by turn: see :func:`push`)."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.per_chat = settings.TELEGRAM_SECONDS_PER_CHAT
         self.last: dict[int, float] = {}
 
-    async def wait_for_chat(self, chat_id: int) -> None:
+    def ready_in(self, chat_id: int) -> float:
+        """Seconds until the chat may take its next card (0 or less: now)."""
         last = self.last.get(chat_id)
-        wait = 0.0 if last is None else last + self.per_chat - self.clock.time()
-        if wait > 0:
-            await self.clock.sleep(wait)
+        return float("-inf") if last is None else last + self.per_chat - self.clock.time()
 
     def posted(self, chat_id: int) -> None:
         self.last[chat_id] = self.clock.time()
 
 
+Card = tuple[int, int, Message]  # card id, chat id, what it shows
+REFILL_BELOW = 50  # ask ``more`` for cards when fewer than this wait
+REPOLL_SECONDS = 1.0  # after ``more`` came back short, ask again no sooner than this
+
+
 async def push(
     bot: Bot,
-    cards: list[tuple[int, int, Message]],
+    cards: list[Card],
     *,
     start: Callable[[int], Awaitable[bool]],
     record: Callable[[int, int | str | None], Awaitable[None]],
     pacer: Pacer,
+    turn: Callable[[], Awaitable[None]],
+    more: Callable[[], Awaitable[list[Card]]] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> dict[int, int | str | None]:
-    """Send ``(card id, chat id, message)`` cards: chats in parallel, each chat's cards a
-    second apart, everything within the overall rate (``bot`` is a :func:`paced_bot`).
-    ``start(card id)`` is awaited right
-    before each post and may refuse it (the card is no longer ours); ``record`` gets each
-    outcome at once: the message id, an error text for cards the chat refused, or None
-    when Telegram could not be reached. Returns the same outcomes by card id."""
-    by_chat: dict[int, list[tuple[int, Message]]] = {}
-    for card_id, chat_id, message in cards:
-        by_chat.setdefault(chat_id, []).append((card_id, message))
-    results: dict[int, int | str | None] = {}
+    """Post ``cards``, given most valuable first, as fast as Telegram allows: each turn of
+    the overall rate (``turn``) goes to the first card in that order whose chat may take
+    one (``pacer``: a second after its last), so the most valuable cards leave first and
+    no chat's backlog holds up the others. Chats are posted to in parallel, one card in
+    flight per chat. ``more`` is asked for further cards (in the same order) while few
+    wait, and once more before finishing; the run ends when none are left, Telegram
+    cannot be reached, or ``stopped()`` (the lease was lost).
 
-    async def chat_worker(chat_id: int, queue: list[tuple[int, Message]]) -> None:
-        for card_id, message in queue:
-            await pacer.wait_for_chat(chat_id)
+    ``start(card id)`` is awaited right before each post and may refuse it (the card is
+    no longer ours); ``record`` gets each outcome at once: the message id, an error text
+    for cards the chat refused, or None when Telegram could not be reached. Returns the
+    same outcomes by card id. ``bot`` takes no turns of its own (:func:`pusher_bot`).
+    """
+    clock = pacer.clock
+    waiting: dict[int, deque[tuple[int, int, Message]]] = {}  # chat: (rank, card, message)
+    ranks = itertools.count()
+    busy: set[int] = set()
+    flying: set[asyncio.Task] = set()
+    results: dict[int, int | str | None] = {}
+    landed = asyncio.Event()
+    unreachable = False
+
+    def add(batch: list[Card]) -> None:
+        for card_id, chat_id, message in batch:
+            waiting.setdefault(chat_id, deque()).append((next(ranks), card_id, message))
+
+    def count() -> int:
+        return sum(len(queue) for queue in waiting.values())
+
+    def ready() -> list[int]:
+        return [c for c, q in waiting.items() if q and c not in busy and pacer.ready_in(c) <= 0]
+
+    async def post(chat_id: int, card_id: int, message: Message) -> None:
+        nonlocal unreachable
+        try:
             if not await start(card_id):
-                continue
+                return
             result: int | str | None = None
             try:
-                result = await _send_card(bot, pacer.clock, chat_id, message)
+                result = await _send_card(bot, clock, chat_id, message, turn)
             except (Forbidden, BadRequest) as exc:  # bot blocked, chat gone: no retry helps
                 result = f"{type(exc).__name__}: {exc.message}"
             except TelegramError as exc:  # network trouble: stays pending for the next run
                 log.warning("card %s to chat %s not sent: %s", card_id, chat_id, exc)
+                unreachable = True
             pacer.posted(chat_id)
             results[card_id] = result
             await record(card_id, result)
+        finally:
+            busy.discard(chat_id)
+            landed.set()
 
-    await asyncio.gather(*(chat_worker(c, q) for c, q in by_chat.items()))
+    async def until_landed() -> None:
+        landed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(landed.wait(), REPOLL_SECONDS)
+
+    add(cards)
+    short_at = float("-inf")  # when ``more`` last gave fewer cards than asked for
+    while not (unreachable or stopped()):
+        idle = not flying and not count()
+        if (
+            more is not None
+            and count() < REFILL_BELOW
+            and (idle or clock.time() - short_at >= REPOLL_SECONDS)
+        ):
+            batch = await more()
+            if not batch and idle:
+                break
+            add(batch)
+            if len(batch) < REFILL_BELOW:
+                short_at = clock.time()
+        elif idle:
+            break
+        chats = ready()
+        if not chats:
+            later = [pacer.ready_in(c) for c, q in waiting.items() if q and c not in busy]
+            if later:
+                await clock.sleep(min(later))
+            elif flying:
+                await until_landed()
+            continue
+        await turn()
+        chats = ready()  # the turn may have taken a while: chats may have landed
+        best = min(chats, key=lambda c: waiting[c][0][0])
+        _, card_id, message = waiting[best].popleft()
+        busy.add(best)
+        task = asyncio.create_task(post(best, card_id, message))
+        flying.add(task)
+        task.add_done_callback(flying.discard)
+    if flying:
+        await asyncio.gather(*flying)
     return results

@@ -25,8 +25,8 @@ ADMIN_EXTRA = {
     ("axes", "accessfailurelog"): ("view",),
 }
 
-# Agents read shop data and scores, and work alerts and interventions; rules, campaigns,
-# offers and the contact policy stay with admins.
+# Agents read shop data and scores, and work cases and interventions; rules, campaigns,
+# offers, capacities and the contact policy stay with admins.
 AGENT_PERMISSIONS = {
     "customers": ["view_customer", "view_order", "view_orderline", "view_event", "view_product"],
     "ml": ["view_customerscore", "view_scoringrun"],
@@ -42,6 +42,9 @@ AGENT_PERMISSIONS = {
         "view_offer",
         "view_outboxmessage",
         "view_riskrule",
+        "view_casereason",
+        "view_queue",
+        "view_agentcapacity",
     ],
     "bots": ["add_linkcode", "view_linkcode"],
 }

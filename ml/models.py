@@ -10,10 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from customers.models import Customer, Order
+from ml import stages
+
+STAGE_SHARE = "must be a share between 0 and 1 (both excluded)"
+STAGE_DAYS = "must be at least 1 day"
+STAGE_ORDER = "must be more days than the lapsing days"
 
 
 def _default_statuses() -> list[str]:
@@ -40,6 +46,24 @@ class ChurnDefinition(models.Model):
     medium_threshold = models.FloatField(
         default=0.4, help_text="Probability from which risk is medium"
     )
+    at_risk_from = models.FloatField(
+        default=0.5,
+        help_text="Stage: churn probability from which a customer is at risk (between 0 and 1)",
+    )
+    lapsing_after_days = models.PositiveSmallIntegerField(
+        default=120,
+        help_text="Stage: an at-risk customer with no order for this many days is lapsing",
+    )
+    lost_after_days = models.PositiveSmallIntegerField(
+        default=365,
+        help_text="Stage: no order for this many days and the customer is lost (more than "
+        "the lapsing days)",
+    )
+    lost_below_p_alive = models.FloatField(
+        default=0.1,
+        help_text="Stage: lost when the probability that the purchase pattern is still "
+        "active (BG/NBD) is below this (between 0 and 1)",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -56,10 +80,43 @@ class ChurnDefinition(models.Model):
                 name="thresholds_ordered",
             ),
             models.CheckConstraint(condition=Q(horizon_days__gt=0), name="horizon_positive"),
+            models.CheckConstraint(
+                condition=Q(at_risk_from__gt=0, at_risk_from__lt=1)
+                & Q(lost_below_p_alive__gt=0, lost_below_p_alive__lt=1)
+                & Q(lapsing_after_days__gt=0, lost_after_days__gt=models.F("lapsing_after_days")),
+                name="stage_thresholds_valid",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Refuse thresholds no customer could be staged by, naming the field (the
+        constraint only names itself)."""
+        errors = {}
+        for name in ("at_risk_from", "lost_below_p_alive"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                errors[name] = STAGE_SHARE
+        if self.lapsing_after_days is not None and self.lapsing_after_days < 1:
+            errors["lapsing_after_days"] = STAGE_DAYS
+        if (
+            self.lapsing_after_days is not None
+            and self.lost_after_days is not None
+            and self.lost_after_days <= self.lapsing_after_days
+        ):
+            errors["lost_after_days"] = STAGE_ORDER
+        if errors:
+            raise ValidationError(errors)
+
+    def stage_thresholds(self) -> stages.StageThresholds:
+        return stages.StageThresholds(
+            at_risk_from=self.at_risk_from,
+            lapsing_after_days=self.lapsing_after_days,
+            lost_after_days=self.lost_after_days,
+            lost_below_p_alive=self.lost_below_p_alive,
+        )
 
     def fingerprint(self) -> str:
         """What the labels depend on; thresholds are excluded because they do not change
@@ -84,6 +141,15 @@ class RiskTier(models.TextChoices):
     HIGH = "high", "High"
     MEDIUM = "medium", "Medium"
     LOW = "low", "Low"
+
+
+class Stage(models.TextChoices):
+    """Where a customer stands in their lifecycle (see ``ml.stages``)."""
+
+    ACTIVE = stages.ACTIVE, "Active"
+    AT_RISK = stages.AT_RISK, "At risk"
+    LAPSING = stages.LAPSING, "Lapsing"
+    LOST = stages.LOST, "Lost"
 
 
 class ModelVersion(models.Model):
@@ -143,6 +209,7 @@ class ScoringRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     customers_scored = models.PositiveIntegerField(default=0)
     tier_counts = models.JSONField(default=dict)
+    stage_counts = models.JSONField(default=dict, help_text="Customers per lifecycle stage")
     seconds = models.JSONField(default=dict, help_text="Time spent per step")
     drift = models.JSONField(default=dict, help_text="Population stability index per feature")
     max_psi = models.FloatField(null=True, blank=True)
@@ -194,6 +261,13 @@ class CustomerScore(models.Model):
     expected_spend = models.FloatField(help_text="Expected spend in the horizon if retained")
     value_at_risk = models.FloatField(help_text="Probability times expected spend")
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.MODEL)
+    stage = models.CharField(
+        max_length=8,
+        choices=Stage.choices,
+        blank=True,
+        db_default="",
+        help_text="Lifecycle stage on the run's day (empty: scored before stages existed)",
+    )
     reasons = models.JSONField(default=list, help_text="Top reasons in plain words")
 
     class Meta:

@@ -16,7 +16,7 @@ from ml.models import CustomerScore, ScoringRun
 from ml.selectors import run_frame
 
 # The arrays of a run file that hold one row per scored customer (see attach_frame).
-PER_CUSTOMER = ("customer_id", "values", "tier", "picks")
+PER_CUSTOMER = ("customer_id", "values", "tier", "stage", "picks")
 SCORE_FIELDS = [field.attname for field in CustomerScore._meta.concrete_fields]
 
 
@@ -38,6 +38,7 @@ def scores_export(customer: Customer) -> dict[str, Any]:
                     "run_id": run.pk,
                     "as_of": run.as_of,
                     "tier": row.pop("tier"),
+                    "stage": row.pop("stage"),
                     "values": {name: float(value) for name, value in row.items()},
                 }
             )

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import QuerySet
 
+from ml import stages
 from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
 
 
@@ -68,7 +69,8 @@ def score_history(customer_id: int) -> QuerySet[CustomerScore]:
 
 def run_frame(run: ScoringRun) -> pd.DataFrame:
     """Features and scores of every customer the run scored, indexed by customer id:
-    the feature columns, ``probability``, ``expected_spend``, ``value_at_risk`` and ``tier``."""
+    the feature columns, ``probability``, ``expected_spend``, ``value_at_risk``, ``tier``
+    and ``stage``."""
     if not run.frame:
         raise NotReady(f"scoring run #{run.pk} kept no feature frame: score again with --rescore")
     with run.frame.open("rb") as handle, np.load(handle) as saved:
@@ -78,6 +80,15 @@ def run_frame(run: ScoringRun) -> pd.DataFrame:
             columns=saved["columns"].tolist(),
         )
         frame["tier"] = saved["tier"]
+        stage = saved.get("stage")
+    if stage is None:  # a run scored before stages existed: staged by today's thresholds
+        stage = stages.stages(
+            active_definition().stage_thresholds(),
+            probability=frame["probability"].to_numpy(float),
+            p_alive=frame["bgnbd_p_alive"].to_numpy(float),
+            recency_days=frame["recency_days"].to_numpy(float),
+        )
+    frame["stage"] = stage
     return frame
 
 

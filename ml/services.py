@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from customers.models import Order
 from customers.selectors import erased_customer_ids
-from ml import bgnbd, drift
+from ml import bgnbd, drift, stages
 from ml.explain import predict_and_explain
 from ml.features import FEATURE_NAMES, build_features
 from ml.labels import churn_labels
@@ -313,6 +313,12 @@ def _score_frame(
             "source": np.where(
                 modelled, CustomerScore.Source.MODEL.value, CustomerScore.Source.BGNBD.value
             ),
+            "stage": stages.stages(
+                definition.stage_thresholds(),
+                probability=probability,
+                p_alive=features["bgnbd_p_alive"].to_numpy(float),
+                recency_days=features["recency_days"].to_numpy(float),
+            ),
             "reasons": reasons.array,
         }
     )
@@ -369,6 +375,7 @@ def score_customers(
             run.finished_at = timezone.now()
             run.customers_scored = len(frame)
             run.tier_counts = frame["tier"].value_counts().to_dict()
+            run.stage_counts = frame["stage"].value_counts().to_dict()
             run.drift = {k: round(v, 4) for k, v in psi.items()}
             run.max_psi = max(psi.values(), default=0.0)
             run.drift_flagged = run.max_psi > drift.DRIFT_THRESHOLD
@@ -403,6 +410,7 @@ def attach_frame(
         columns=np.array(FEATURE_NAMES + FRAME_SCORES),
         values=values,
         tier=scores["tier"].to_numpy().astype("U6"),
+        stage=scores["stage"].to_numpy().astype("U7"),
         picks=picks.reindex(features.index).to_numpy(np.int64),
     )
     run.frame.save(f"run-{run.pk}.npz", ContentFile(buffer.getvalue()), save=False)

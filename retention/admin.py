@@ -30,22 +30,27 @@ from customers.models import OfferType
 from ml.selectors import NotReady, latest_run, run_frame
 from retention import messages as texts
 from retention.models import (
+    AgentCapacity,
     Alert,
     AuditEntry,
     Campaign,
     CampaignOutcome,
+    CaseReason,
     ContactPolicy,
     Coupon,
     Intervention,
     MessageTemplate,
     Offer,
     OutboxMessage,
+    Queue,
     RiskRule,
     RuleCondition,
 )
 from retention.rules import InvalidCondition
+from retention.selectors import todays_queue
 from retention.services.alerts import AlertClosed, alert_assign, alert_close, rule_matches
 from retention.services.audit import Actor
+from retention.services.cases import capacity_set
 from retention.services.interventions import (
     AlreadyDecided,
     OfferOutOfLimits,
@@ -138,7 +143,15 @@ class RuleConditionInline(admin.TabularInline):
 
 @admin.register(RiskRule)
 class RiskRuleAdmin(admin.ModelAdmin):
-    list_display = ("name", "severity", "priority", "cooldown_days", "queue", "is_active")
+    list_display = (
+        "name",
+        "severity",
+        "priority",
+        "cooldown_days",
+        "queue",
+        "include_lost",
+        "is_active",
+    )
     list_filter = ("is_active", "severity")
     list_editable = ("is_active",)
     inlines = [RuleConditionInline]
@@ -157,6 +170,26 @@ class RiskRuleAdmin(admin.ModelAdmin):
         return f"{len(matched):,} of {len(frame):,} customers scored on {run.as_of}"
 
 
+class CaseReasonInline(admin.TabularInline):
+    model = CaseReason
+    extra = 0
+    can_delete = False
+    fields = ("rule", "message", "as_of")
+    readonly_fields = fields
+    verbose_name = "reason"
+    verbose_name_plural = "reasons (every rule that matched)"
+
+    @admin.display(description="what it means")
+    def message(self, reason: CaseReason) -> str:
+        return reason.rule.description
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Alert)
 class AlertAdmin(LargeRecordAdmin):
     list_display = (
@@ -165,6 +198,9 @@ class AlertAdmin(LargeRecordAdmin):
         "rule",
         "severity",
         "state",
+        "priority",
+        "to_do",
+        "stage",
         "tier",
         "probability",
         "value_at_risk",
@@ -173,11 +209,17 @@ class AlertAdmin(LargeRecordAdmin):
         "raised_at",
         "escalated_at",
     )
-    list_filter = ("state", "severity", "rule", "queue", "tier")
+    list_filter = ("state", "severity", "stage", "rule", "queue", "tier")
     list_select_related = ("customer", "rule", "assigned_to")
     raw_id_fields = ("customer", "assigned_to", "won_back_order")
     search_fields = ("=customer__external_id", "=customer__email")
+    ordering = ("-priority", "-id")
+    inlines = [CaseReasonInline]
     actions = ["assign_selected", "resolve_selected", "dismiss_selected"]
+
+    @admin.display(description="To do today", boolean=True)
+    def to_do(self, alert: Alert) -> bool:
+        return alert.is_to_do
 
     def _close(self, request, queryset, *, dismiss: bool, title: str):
         form = _ask(self, request, queryset, NoteForm, title)
@@ -233,6 +275,78 @@ class AlertAdmin(LargeRecordAdmin):
         return None
 
 
+class CapacityAdmin(admin.ModelAdmin):
+    """Capacities are set through ``capacity_set``, which audits the change and plans
+    the day again; rows are not deleted (a list without one gets the default)."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _today(self, **which) -> str:
+        today = todays_queue(day=timezone.localdate(), **which)
+        return (
+            f"{today.to_do_count:,} to do, {today.watching_count:,} watching, "
+            f"{today.done_today:,} done today"
+        )
+
+    def _set(self, request, obj, form, **which) -> None:
+        # The form's field refuses what the service would (below 1, not a whole number).
+        saved = capacity_set(
+            daily_capacity=form.cleaned_data["daily_capacity"],
+            actor=_actor(request),
+            now=timezone.now(),
+            **which,
+        )
+        obj.pk = saved.pk
+
+
+@admin.register(Queue)
+class QueueAdmin(CapacityAdmin):
+    list_display = ("name", "daily_capacity", "today")
+    fields = ("name", "daily_capacity", "today")
+    readonly_fields = ("today",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Rules route cases by the name: renaming would strand them in a queue of none.
+        return ("name", "today") if obj is not None else ("today",)
+
+    @admin.display(description="Today")
+    def today(self, queue: Queue) -> str:
+        return self._today(queue=queue.name) if queue.pk else "-"
+
+    def save_model(self, request, obj, form, change) -> None:
+        self._set(request, obj, form, queue=obj.name)
+
+
+class AgentCapacityForm(forms.ModelForm):
+    class Meta:
+        model = AgentCapacity
+        fields = ["user", "daily_capacity"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "user" in self.fields:
+            self.fields["user"].queryset = AssignForm.base_fields["assignee"].queryset
+
+
+@admin.register(AgentCapacity)
+class AgentCapacityAdmin(CapacityAdmin):
+    form = AgentCapacityForm
+    list_display = ("user", "daily_capacity", "today")
+    list_select_related = ("user",)
+    readonly_fields = ("today",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("user", "today") if obj is not None else ("today",)
+
+    @admin.display(description="Today")
+    def today(self, row: AgentCapacity) -> str:
+        return self._today(agent=row.user) if row.pk else "-"
+
+    def save_model(self, request, obj, form, change) -> None:
+        self._set(request, obj, form, agent=obj.user)
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
     list_display = ("name", "offer_type", "value", "min_order_value", "expected_response")
@@ -252,7 +366,15 @@ class OutcomeInline(admin.TabularInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("name", "status", "approval_mode", "target_rule", "target_tier", "latest")
+    list_display = (
+        "name",
+        "status",
+        "approval_mode",
+        "target_rule",
+        "target_tier",
+        "target_stage",
+        "latest",
+    )
     list_filter = ("status", "approval_mode")
     filter_horizontal = ("offers",)
     readonly_fields = ("outcome", "created_at")

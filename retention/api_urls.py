@@ -1,8 +1,15 @@
 from django.urls import path
 
-from retention.apis import CouponRedeem, DeliveryReceipts
+from retention.apis import (
+    AgentCapacityView,
+    CouponRedeem,
+    DeliveryReceipts,
+    QueueCapacityView,
+)
 
 urlpatterns = [
     path("coupons/redeem", CouponRedeem.as_view(), name="coupon-redeem"),
     path("outbox/receipts", DeliveryReceipts.as_view(), name="delivery-receipts"),
+    path("queues/<str:name>/capacity", QueueCapacityView.as_view(), name="queue-capacity"),
+    path("agents/<str:username>/capacity", AgentCapacityView.as_view(), name="agent-capacity"),
 ]

@@ -1,8 +1,10 @@
 """Workflow endpoints for the shop's systems: coupon redemption at checkout (Admin-role
-integration tokens) and delivery receipts from channel providers (signed requests)."""
+integration tokens), delivery receipts from channel providers (signed requests), and the
+daily capacity of queues and agents (Admins)."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -17,10 +19,13 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.permissions import IsAdminRole
+from core.roles import ADMIN, AGENT
 from core.schema import VALIDATION_ERRORS
-from retention.models import OutboxMessage
+from retention.models import CAPACITY_TOO_LOW, OutboxMessage, Queue
 from retention.permissions import SignedByProvider
+from retention.selectors import todays_queue
 from retention.services.audit import Actor
+from retention.services.cases import capacity_set
 from retention.services.coupons import CouponRefused, coupon_redeem
 from retention.services.outbox import RECEIPT_STATES, ReceiptRefused, outbox_receipt
 
@@ -196,3 +201,82 @@ class DeliveryReceipts(APIView):
                 continue
             results.append({"index": index, "state": message.state})
         return Response({"results": results})
+
+
+class CapacityInput(serializers.Serializer):
+    daily_capacity = serializers.IntegerField(
+        min_value=1,
+        max_value=2_147_483_647,
+        error_messages={"min_value": CAPACITY_TOO_LOW},
+        help_text="Cases the queue or agent works a day; the top ones by priority are to do",
+    )
+
+
+class CapacityOutput(serializers.Serializer):
+    name = serializers.CharField(help_text="The queue's name or the agent's username")
+    daily_capacity = serializers.IntegerField(source="capacity")
+    to_do = serializers.IntegerField(source="to_do_count", help_text="On today's to-do list")
+    watching = serializers.IntegerField(source="watching_count", help_text="Waiting for capacity")
+    done_today = serializers.IntegerField()
+
+
+def _set_capacity(request: Request, **which) -> Response:
+    given = CapacityInput(data=request.data)
+    given.is_valid(raise_exception=True)
+    now = timezone.now()
+    capacity_set(
+        daily_capacity=given.validated_data["daily_capacity"],
+        actor=Actor.agent(request.user, via="api"),
+        now=now,
+        **which,
+    )
+    return Response(CapacityOutput(todays_queue(day=timezone.localdate(now), **which)).data)
+
+
+def _not_found(what: str) -> Response:
+    return Response({"detail": f"no {what} of that name"}, status=status.HTTP_404_NOT_FOUND)
+
+
+class QueueCapacityView(APIView):
+    """Set how many cases a queue's agents work a day; today's lists are planned again at
+    once, so the answer shows what is to do and what is watched now."""
+
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(
+        request=CapacityInput,
+        responses={200: CapacityOutput},
+        parameters=[
+            OpenApiParameter("name", {"type": "string", "maxLength": 50}, OpenApiParameter.PATH)
+        ],
+    )
+    def put(self, request: Request, name: str) -> Response:
+        # A NUL byte is no name a queue can have, and PostgreSQL refuses to compare one.
+        if "\x00" in name or not Queue.objects.filter(name=name).exists():
+            return _not_found("queue")
+        return _set_capacity(request, queue=name)
+
+
+class AgentCapacityView(APIView):
+    """Set how many of the cases assigned to an agent (Agent or Admin role) they work a
+    day; answered like a queue's."""
+
+    permission_classes = [IsAdminRole]
+
+    @extend_schema(
+        request=CapacityInput,
+        responses={200: CapacityOutput},
+        parameters=[
+            OpenApiParameter(
+                "username", {"type": "string", "maxLength": 150}, OpenApiParameter.PATH
+            )
+        ],
+    )
+    def put(self, request: Request, username: str) -> Response:
+        staff = get_user_model().objects.filter(
+            is_active=True, is_staff=True, groups__name__in=[ADMIN, AGENT]
+        )
+        agent = None if "\x00" in username else staff.filter(username=username).first()
+        if agent is None:
+            return _not_found("agent")
+        return _set_capacity(request, agent=agent)

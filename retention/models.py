@@ -1,8 +1,9 @@
-"""The retention workflow's data: rules and the alerts they raise, campaigns and their offers,
-interventions with their audit trail, coupons, the contact policy, the outbox and outcomes.
+"""The retention workflow's data: rules and the cases they open, queues and their capacity,
+campaigns and their offers, interventions with their audit trail, coupons, the contact
+policy, the outbox and outcomes.
 
 States are plain columns changed only by ``retention.services``; every change of an
-intervention or alert writes an ``AuditEntry``, so "who did what, when" is always a query.
+intervention or case writes an ``AuditEntry``, so "who did what, when" is always a query.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from customers.models import Channel, Customer, OfferType, Order
-from ml.models import RiskTier
+from ml.models import RiskTier, Stage
 from retention.offers import ValueRange, value_range
 from retention.rules import field_choices
 
@@ -28,28 +30,88 @@ class Severity(models.TextChoices):
 
 
 SHARED_QUEUE = "shared"
+DEFAULT_DAILY_CAPACITY = 100
+CAPACITY_TOO_LOW = "must be at least 1: a list nobody may work today would never be worked"
+INCLUDE_LOST_HELP = "Lost customers go to the automatic win-back, not to agents; tick to {what} too"
+
+
+class Queue(models.Model):
+    """A queue of agents, by the name rules route cases to, with how many cases its agents
+    work a day: the top cases by priority within it are "to do today", the rest watched."""
+
+    name = models.CharField(max_length=50, unique=True)
+    daily_capacity = models.PositiveIntegerField(
+        default=DEFAULT_DAILY_CAPACITY,
+        validators=[MinValueValidator(1, CAPACITY_TOO_LOW)],
+        help_text="Cases the queue's agents work a day; only this many are pushed to chat",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(daily_capacity__gte=1), name="queue_capacity_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentCapacity(models.Model):
+    """How many of the cases assigned to one agent they work a day (agents without a row
+    get the default)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="case_capacity"
+    )
+    daily_capacity = models.PositiveIntegerField(
+        default=DEFAULT_DAILY_CAPACITY,
+        validators=[MinValueValidator(1, CAPACITY_TOO_LOW)],
+        help_text="Cases assigned to the agent that they work a day",
+    )
+
+    class Meta:
+        verbose_name = "agent capacity"
+        verbose_name_plural = "agent capacities"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(daily_capacity__gte=1), name="agent_capacity_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.daily_capacity} a day)"
 
 
 class RiskRule(models.Model):
     """Conditions over a scoring run's features and scores; every customer matching all of
-    them gets an alert (and, through a campaign targeting the rule, a proposed offer)."""
+    them gets the rule listed in their case (and, through a campaign targeting the rule, a
+    proposed offer)."""
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True, help_text="What the rule means, for agents")
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
     priority = models.PositiveSmallIntegerField(
-        default=100, help_text="Higher first: agents see the alerts of higher rules on top"
+        default=100,
+        help_text="Higher first: a case listing several rules is titled and routed by the "
+        "highest (queues sort cases by the value of acting on them)",
     )
     cooldown_days = models.PositiveSmallIntegerField(
         default=14,
-        help_text="After an alert of this rule is closed, no new one for the same customer "
-        "for this many days",
+        help_text="After a case listing this rule is closed, the rule does not list the same "
+        "customer again for this many days",
     )
     escalate_after_hours = models.PositiveSmallIntegerField(
-        default=24, help_text="High-severity alerts not acknowledged within this escalate"
+        default=24,
+        help_text="High-severity cases on a to-do list not acknowledged within this many hours "
+        "escalate",
     )
     queue = models.CharField(
-        max_length=50, default=SHARED_QUEUE, help_text="Queue of agents that sees the alerts"
+        max_length=50, default=SHARED_QUEUE, help_text="Queue of agents that sees the cases"
+    )
+    include_lost = models.BooleanField(
+        default=False, help_text=INCLUDE_LOST_HELP.format(what="open cases for them")
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -57,7 +119,7 @@ class RiskRule(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="Assign every alert to this agent; empty leaves them in the queue",
+        help_text="Assign every case this rule opens to this agent; empty leaves them in the queue",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -92,7 +154,10 @@ class RuleCondition(models.Model):
     operator = models.CharField(max_length=2, choices=Operator.choices)
     compare_to = models.CharField(max_length=16, choices=CompareTo.choices, default=CompareTo.VALUE)
     value = models.CharField(
-        max_length=40, blank=True, help_text="A number, or for tier: high, medium or low"
+        max_length=40,
+        blank=True,
+        help_text="A number; for tier: high, medium or low; for stage: active, at risk, "
+        "lapsing or lost",
     )
     other_field = models.CharField(max_length=40, choices=field_choices, blank=True)
 
@@ -117,6 +182,16 @@ class RuleCondition(models.Model):
 
 
 class Alert(models.Model):
+    """A case: everything that is wrong with one customer now, in one row. Rule hits on the
+    same customer fold into their one open case, which lists every rule that matched
+    (``case_reasons``); ``rule`` is the highest-priority one, which titles and routes it.
+
+    ``priority`` is the expected incremental value of the best offer proposed for the
+    customer (what acting on the case is worth); each queue or agent has a daily capacity,
+    and the top cases within it are on today's to-do list (``planned_on`` set) and pushed
+    to chat, the rest are watched.
+    """
+
     class State(models.TextChoices):
         OPEN = "open", "Open"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
@@ -127,8 +202,13 @@ class Alert(models.Model):
     class Resolution(models.TextChoices):
         WON_BACK = "won_back", "Won back (ordered again)"
         HANDLED = "handled", "Handled by an agent"
+        LOST = "lost", "Lost: left to the automatic win-back"
+        OFFER_ENDED = "offer_ended", "Its offers ended without an order"
+        MERGED = "merged", "Merged into the customer's case"
 
     OPEN_STATES = (State.OPEN, State.ACKNOWLEDGED, State.ACTIONED)
+    # Open and nobody has acted on it yet: what to-do lists and capacity count.
+    WAITING_STATES = (State.OPEN, State.ACKNOWLEDGED)
 
     # Foreign keys without an index of their own are served by a composite or partial
     # index in Meta: alerts are written a million at a time, and each index costs that.
@@ -164,26 +244,58 @@ class Alert(models.Model):
     won_back_order = models.ForeignKey(
         Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
+    stage = models.CharField(max_length=8, choices=Stage.choices, blank=True)
+    priority = models.FloatField(
+        default=0,
+        help_text="Expected incremental value of the best offer proposed for the customer "
+        "(0: no offer worth making)",
+    )
+    planned_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The day's plan that put it on a to-do list (within capacity); empty: watched",
+    )
+    handled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When someone acted on it (offer decided, closed)"
+    )
 
     class Meta:
+        verbose_name = "case"
+        verbose_name_plural = "cases"
         ordering = ["-raised_at", "-id"]
         constraints = [
-            # Re-running a night's rules must not raise the same alert twice.
-            # Rule first: it also finds a rule's open alerts (a campaign's targets).
+            # One open case per customer: rule hits fold into it. Also finds a customer's
+            # open case when tonight's hits are added.
             models.UniqueConstraint(
-                fields=["rule", "customer"],
+                fields=["customer"],
                 condition=Q(state__in=["open", "acknowledged", "actioned"]),
-                name="one_open_alert_per_rule",
+                name="one_open_case_per_customer",
             ),
         ]
+        # Lists read by the console and the planner, each a partial index that holds only
+        # what the list shows, highest priority first.
         indexes = [
-            models.Index(fields=["state", "queue", "-raised_at"], name="alert_queue"),
             models.Index(
-                fields=["assigned_to", "state"],
-                condition=Q(assigned_to__isnull=False),
-                name="alert_assignee",
+                F("queue"),
+                F("priority").desc(),
+                condition=Q(state__in=["open", "acknowledged"], assigned_to__isnull=True),
+                name="case_queue",
             ),
-            models.Index(fields=["customer", "rule", "-closed_at"], name="alert_cooldown"),
+            models.Index(
+                F("assigned_to"),
+                F("priority").desc(),
+                condition=Q(assigned_to__isnull=False),
+                name="case_agent",
+            ),
+            models.Index(
+                fields=["planned_on"],
+                condition=Q(state__in=["open", "acknowledged"], planned_on__isnull=False),
+                name="case_to_do",
+            ),
+            models.Index(
+                fields=["handled_at"], condition=Q(handled_at__isnull=False), name="case_handled"
+            ),
+            models.Index(fields=["customer", "-closed_at"], name="case_cooldown"),
             models.Index(
                 fields=["won_back_order"],
                 condition=Q(won_back_order__isnull=False),
@@ -193,6 +305,30 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} · customer {self.customer_id} ({self.state})"
+
+    @property
+    def is_to_do(self) -> bool:
+        return self.planned_on is not None and self.state in self.WAITING_STATES
+
+
+class CaseReason(models.Model):
+    """A rule that matched the customer of a case, from the scoring day it first did. Its
+    message is the rule's description; the cooldown after the case closes is per rule."""
+
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="case_reasons", db_index=False
+    )
+    rule = models.ForeignKey(RiskRule, on_delete=models.PROTECT, related_name="case_reasons")
+    as_of = models.DateField(help_text="The scoring day the rule first matched")
+
+    class Meta:
+        ordering = ["alert", "-rule__priority", "rule__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "rule"], name="one_reason_per_rule")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on case {self.alert_id}"
 
 
 class Offer(models.Model):
@@ -271,6 +407,15 @@ class Campaign(models.Model):
         blank=True,
         help_text="Or: every customer scored in this tier",
     )
+    target_stage = models.CharField(
+        max_length=8,
+        choices=Stage.choices,
+        blank=True,
+        help_text="Or: every customer scored in this lifecycle stage",
+    )
+    include_lost = models.BooleanField(
+        default=False, help_text=INCLUDE_LOST_HELP.format(what="target them")
+    )
     offers = models.ManyToManyField(Offer, related_name="campaigns")
     channels = models.JSONField(
         default=list, help_text='Channels in order of preference, e.g. ["email", "sms"]'
@@ -303,7 +448,7 @@ class Campaign(models.Model):
                 name="campaign_has_both_arms",
             ),
             models.CheckConstraint(
-                condition=Q(target_rule__isnull=False) | ~Q(target_tier=""),
+                condition=Q(target_rule__isnull=False) | ~Q(target_tier="") | ~Q(target_stage=""),
                 name="campaign_has_a_target",
             ),
         ]
@@ -326,8 +471,14 @@ class Campaign(models.Model):
             raise ValidationError(
                 {"channels": f"choose from {', '.join(Channel.values)}; got {unknown or 'none'}"}
             )
-        if self.target_rule_id is None and not self.target_tier:
-            raise ValidationError("choose a target rule or a target tier")
+        if self.target_rule_id is None and not self.target_tier and not self.target_stage:
+            raise ValidationError("choose a target rule, a target tier or a target stage")
+
+    @property
+    def targets_lost(self) -> bool:
+        """Whether lost customers may be in this campaign: only if it targets them by
+        stage or an admin ticked it; otherwise they are the automatic win-back's."""
+        return self.include_lost or self.target_stage == Stage.LOST
 
 
 class Intervention(models.Model):
@@ -428,6 +579,9 @@ class AuditAction(models.TextChoices):
     RESOLVED = "resolved", "Alert resolved (handled)"
     WON_BACK = "won_back", "Alert resolved (won back)"
     ESCALATED = "escalated", "Alert escalated"
+    OFFER_ENDED = "offer_ended", "Case closed (every offer ended without an order)"
+    LEFT_TO_WIN_BACK = "left_to_win_back", "Case closed (customer lost: left to the win-back)"
+    CAPACITY_CHANGED = "capacity_changed", "Daily capacity changed"
     # Alerts and offers
     DISMISSED = "dismissed", "Dismissed"
     # Offers (interventions), from proposal to outcome

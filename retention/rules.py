@@ -2,7 +2,7 @@
 run at once with numpy, never with ``eval``.
 
 A condition reads one field of the run's frame (a feature, ``probability``,
-``expected_spend``, ``value_at_risk`` or ``tier``) and compares it with a constant, with
+``expected_spend``, ``value_at_risk``, ``tier`` or ``stage``) and compares it with a constant, with
 the shop's average of that field in the same run, or with another field of the same
 customer ("days since the last order > days since the last review"). A missing value
 (never logged in, never reviewed) matches nothing: a rule about logins says nothing about
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml import stages
 from ml.features import FEATURES
 from ml.models import RiskTier
 
@@ -26,9 +27,13 @@ SCORE_FIELDS = {
     "expected_spend": "expected spend in the horizon if retained",
     "value_at_risk": "churn probability times expected spend",
     "tier": "risk tier (low < medium < high)",
+    "stage": "lifecycle stage (active < at_risk < lapsing < lost)",
 }
 FIELDS: dict[str, str] = {**SCORE_FIELDS, **FEATURES}
 TIER_RANK = {RiskTier.LOW.value: 0, RiskTier.MEDIUM.value: 1, RiskTier.HIGH.value: 2}
+STAGE_RANK = {stage: rank for rank, stage in enumerate(stages.ORDER)}
+# Fields compared by rank, with the words a condition may name.
+RANKED = {"tier": TIER_RANK, "stage": STAGE_RANK}
 
 OPERATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "<": operator.lt,
@@ -68,20 +73,22 @@ def condition_of(row) -> Condition:
     if row.operator not in OPERATORS:
         raise InvalidCondition("operator", f"unknown operator {row.operator!r}")
     if row.compare_to == "shop_average":
-        if row.field == "tier":
-            raise InvalidCondition("compare_to", "a tier has no average")
+        if row.field in RANKED:
+            raise InvalidCondition("compare_to", f"a {row.field} has no average")
         return Condition(row.field, row.operator, "shop_average")
     if row.compare_to == "field":
-        if row.other_field not in FIELDS or "tier" in (row.field, row.other_field):
+        if row.other_field not in FIELDS or {row.field, row.other_field} & set(RANKED):
             raise InvalidCondition("other_field", f"not a numeric field: {row.other_field!r}")
         return Condition(row.field, row.operator, "field", other_field=row.other_field)
     if row.compare_to != "value":
         raise InvalidCondition("compare_to", f"unknown comparison {row.compare_to!r}")
     text = str(row.value).strip().lower()
-    if row.field == "tier":
-        if text not in TIER_RANK:
-            raise InvalidCondition("value", f"a tier is one of {', '.join(TIER_RANK)}")
-        return Condition(row.field, row.operator, value=float(TIER_RANK[text]))
+    if row.field in RANKED:
+        ranks = RANKED[row.field]
+        text = text.replace(" ", "_")  # "at risk" as the admin writes it
+        if text not in ranks:
+            raise InvalidCondition("value", f"a {row.field} is one of {', '.join(ranks)}")
+        return Condition(row.field, row.operator, value=float(ranks[text]))
     try:
         number = float(text)
     except ValueError:
@@ -92,8 +99,8 @@ def condition_of(row) -> Condition:
 
 
 def _column(frame: pd.DataFrame, field: str) -> np.ndarray:
-    if field == "tier":
-        return frame["tier"].map(TIER_RANK).to_numpy(dtype=float)
+    if field in RANKED:
+        return frame[field].map(RANKED[field]).to_numpy(dtype=float)
     return frame[field].to_numpy(dtype=float)
 
 

@@ -26,7 +26,7 @@ from bots.models import AlertCard, ChatLink, QueueChat
 from bots.services import link_code_create
 from customers.models import Event, Order, Product, SyntheticResponse, SyntheticShop
 from customers.models import SyntheticTruth as Truth
-from retention.models import Alert, AuditEntry, Intervention
+from retention.models import AgentCapacity, Alert, AuditEntry, Intervention, Queue
 from retention.services.audit import RULE
 from retention.services.interventions import interventions_approve
 from retention.services.pipeline import after_scoring
@@ -62,6 +62,9 @@ ADMIN_MODELS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ml.customerscore": (VIEW, VIEW),
     "retention.riskrule": (VIEW, FULL),
     "retention.alert": (VIEW, VIEW),
+    # Capacities change through a service (audited, the day planned again): never deleted.
+    "retention.queue": (VIEW, VIEW_ADD),
+    "retention.agentcapacity": (VIEW, VIEW_ADD),
     "retention.offer": (VIEW, FULL),
     "retention.campaign": (VIEW, FULL),
     "retention.messagetemplate": (NONE, FULL),
@@ -138,6 +141,9 @@ ROUTES = {
     "customer-export": Expect(401, 403, 200),
     "customer-erase": Expect(401, 403, None, write=True),
     "coupon-redeem": Expect(401, 403, None, write=True),
+    # Capacities are the Admin's, like the rest of the workflow's configuration.
+    "queue-capacity": Expect(401, 403, None, write=True),
+    "agent-capacity": Expect(401, 403, None, write=True),
     # Providers only, by signature: a staff token is no signature.
     "delivery-receipts": Expect(403, 403, 403, write=True),
     # Telegram only, by the webhook's secret token.
@@ -220,7 +226,8 @@ def samples(settings, admin_user, agent_user) -> dict[str, object]:
     ClockedSchedule.objects.create(clocked_time=now)
     if not PeriodicTask.objects.exists():
         PeriodicTask.objects.create(name="matrix", task="retention.tasks.x", interval=every)
-    return {"customer": people[0]}
+    AgentCapacity.objects.create(user=agent_user, daily_capacity=20)
+    return {"customer": people[0], "agent": agent_user}
 
 
 def _clients(identity: str, users: dict) -> tuple[Client, APIClient]:
@@ -306,6 +313,10 @@ def _route_url(name: str | None, route: str, samples: dict) -> str:
         return "/" + route
     if "<str:external_id>" in route:
         return reverse(name, kwargs={"external_id": samples["customer"].external_id})
+    if "<str:name>" in route:
+        return reverse(name, kwargs={"name": "shared"})
+    if "<str:username>" in route:
+        return reverse(name, kwargs={"username": samples["agent"].username})
     return reverse(name)
 
 
@@ -319,6 +330,8 @@ def _fingerprint() -> tuple[int, ...]:
         Product.objects.count(),
         AuditEntry.objects.count(),
         Intervention.objects.exclude(state="proposed").count(),
+        *Queue.objects.order_by("name").values_list("daily_capacity", flat=True),
+        *AgentCapacity.objects.order_by("pk").values_list("daily_capacity", flat=True),
     )
 
 

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from core.bulk import copy_frame, foreign_keys_checked_in_bulk, reserve_ids
 from customers.models import OfferType
-from ml.models import ScoringRun
+from ml.models import ScoringRun, Stage
 from ml.reasons import TEXT
 from ml.selectors import run_frame
 from retention import messages
@@ -25,7 +25,8 @@ from retention.selectors import (
     active_campaigns,
     campaign_commitments,
     campaign_customers,
-    open_alerts_of_rule,
+    customers_with_open_case_of_rule,
+    open_cases,
     recommended_skus,
 )
 from retention.services.alerts import alerts_dismiss_open
@@ -66,41 +67,51 @@ def interventions_propose(
     *, run: ScoringRun, now: dt.datetime, frame: pd.DataFrame | None = None
 ) -> dict[str, Proposed]:
     """For every active campaign, one intervention per newly targeted customer: the best
-    offer by expected net value, in the treatment or the control arm by a stable hash.
-    ``frame`` is the run's frame if the caller has read it already.
+    offer by expected net value, in the treatment or the control arm by a stable hash,
+    attached to the customer's open case if they have one. ``frame`` is the run's frame
+    if the caller has read it already.
 
     Customers already in the campaign are skipped, so re-running a night adds nothing.
-    Automatic campaigns queue their treatment arm at once.
+    Lost customers are left to campaigns that target them (the automatic win-back) unless
+    a campaign includes them. Automatic campaigns queue their treatment arm at once.
     """
     frame = run_frame(run) if frame is None else frame
     results = {}
-    for campaign in active_campaigns(as_of=run.as_of):
+    campaigns = list(active_campaigns(as_of=run.as_of))
+    cases = open_cases() if campaigns else pd.Series(dtype="int64")
+    for campaign in campaigns:
         with transaction.atomic():
-            result = _propose(campaign, frame, run, now)
+            result = _propose(campaign, frame, cases, run, now)
         if campaign.approval_mode == Campaign.Approval.AUTOMATIC:
             result.queued = _approve_automatically(campaign, now)
         results[campaign.name] = result
     return results
 
 
-def _targets(campaign: Campaign, frame: pd.DataFrame) -> pd.DataFrame:
+def _targets(campaign: Campaign, frame: pd.DataFrame, cases: pd.Series) -> pd.DataFrame:
     if campaign.target_rule_id is not None:
-        alerts = open_alerts_of_rule(campaign.target_rule_id)
-        alerts = alerts[alerts.index.isin(frame.index)]
-        targets = frame.loc[alerts.index].assign(alert_id=alerts.to_numpy())
+        listed = customers_with_open_case_of_rule(campaign.target_rule_id)
+        targets = frame[frame.index.isin(listed)]
+    elif campaign.target_tier:
+        targets = frame[frame["tier"] == campaign.target_tier]
     else:
-        targets = frame[frame["tier"] == campaign.target_tier].assign(alert_id=np.nan)
-    return targets[~targets.index.isin(campaign_customers(campaign))]
+        targets = frame[frame["stage"] == campaign.target_stage]
+    if not campaign.targets_lost:
+        targets = targets[targets["stage"] != Stage.LOST]
+    targets = targets[~targets.index.isin(campaign_customers(campaign))]
+    return targets.assign(alert_id=cases.reindex(targets.index).to_numpy(float))
 
 
-def _propose(campaign: Campaign, frame: pd.DataFrame, run: ScoringRun, now) -> Proposed:
+def _propose(
+    campaign: Campaign, frame: pd.DataFrame, cases: pd.Series, run: ScoringRun, now
+) -> Proposed:
     options = within_limits(
         [OfferOption.of(o) for o in campaign.offers.all() if o.is_active],
         max_percent_off=campaign.max_percent_off,
         max_fixed_amount=campaign.max_fixed_amount,
         max_loyalty_points=campaign.max_loyalty_points,
     )
-    targets = _targets(campaign, frame)
+    targets = _targets(campaign, frame, cases)
     if targets.empty or not options:
         return Proposed()
     choice = best_offers(
@@ -456,8 +467,8 @@ def _decide(interventions, decision: str, actor: Actor, now, audit: bool = True)
     )
     Alert.objects.filter(
         pk__in=[i.alert_id for i in interventions if i.alert_id],
-        state__in=[Alert.State.OPEN, Alert.State.ACKNOWLEDGED],
-    ).update(state=Alert.State.ACTIONED)
+        state__in=Alert.WAITING_STATES,
+    ).update(state=Alert.State.ACTIONED, handled_at=now)
     due = [m.pk for m in outbox if m.next_attempt_at <= now]
     if due:
         outbox_announce(due)

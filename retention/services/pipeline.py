@@ -1,5 +1,7 @@
-"""The nightly pipeline: score everyone, then turn the scores into alerts and proposed
-interventions. Each step is idempotent for a day, so a re-run only finishes what is left."""
+"""The nightly pipeline: score everyone, then fold the scores into cases, propose
+interventions, rank the cases by what acting on them is worth and plan each queue's day
+within its capacity. Each step is idempotent for a day, so a re-run only finishes what is
+left."""
 
 from __future__ import annotations
 
@@ -11,26 +13,33 @@ from ml.models import ScoringRun
 from ml.selectors import run_frame
 from ml.services import score_customers
 from retention.services.alerts import alerts_raise, alerts_resolve_won_back
+from retention.services.cases import cases_plan, cases_prioritise
 from retention.services.interventions import interventions_propose
 
 
 def after_scoring(*, run: ScoringRun, now: dt.datetime) -> dict:
-    """Alerts, then proposals from the alerts just raised (campaigns target rules)."""
+    """Cases, then proposals for them (campaigns target rules, tiers and stages), then
+    each case's priority from its best proposal and the day's to-do lists."""
     started = time.perf_counter()
     frame = run_frame(run)  # read once for both
     won_back = alerts_resolve_won_back(now=now)
     raised = alerts_raise(run=run, now=now, frame=frame)
-    alerts_seconds = time.perf_counter() - started
+    cases_seconds = time.perf_counter() - started
     proposed = interventions_propose(run=run, now=now, frame=frame)
+    proposals_seconds = time.perf_counter() - started - cases_seconds
+    cases_prioritise()
+    plan = cases_plan(day=run.as_of, now=now)
     return {
         "run": run.pk,
         "as_of": run.as_of.isoformat(),
         "won_back": won_back,
         "alerts": raised,
         "interventions": {name: asdict(p) for name, p in proposed.items()},
+        "plan": asdict(plan),
         "seconds": {
-            "alerts": round(alerts_seconds, 2),
-            "interventions": round(time.perf_counter() - started - alerts_seconds, 2),
+            "cases": round(cases_seconds, 2),
+            "interventions": round(proposals_seconds, 2),
+            "plan": round(time.perf_counter() - started - cases_seconds - proposals_seconds, 2),
         },
     }
 

@@ -14,7 +14,7 @@ from typing import Any
 from customers.models import Customer
 from customers.privacy import ERASED, Erasure, rows
 from retention.channels.files import sent_files_erase
-from retention.models import Alert, AuditEntry, Coupon, Intervention, OutboxMessage
+from retention.models import Alert, AuditEntry, CaseReason, Coupon, Intervention, OutboxMessage
 from retention.services.alerts import alert_close
 from retention.services.audit import Action, Actor, audit_write
 
@@ -55,6 +55,9 @@ def _audit_of(customer: Customer):
 def workflow_export(customer: Customer) -> dict[str, Any]:
     return {
         "alerts": rows(Alert.objects.filter(customer=customer).order_by("raised_at", "id")),
+        "case_reasons": rows(
+            CaseReason.objects.filter(alert__customer=customer).order_by("alert_id", "id")
+        ),
         "interventions": rows(
             Intervention.objects.filter(customer=customer).order_by("proposed_at", "id")
         ),

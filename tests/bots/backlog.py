@@ -15,7 +15,7 @@ BACKLOG = 2000
 
 
 def backlog_alerts() -> int:
-    """An open alert for each of 2,000 customers, all for one queue chat."""
+    """A case on the to-do list for each of 2,000 customers, all for one queue chat."""
     QueueChat.objects.create(queue="shared", chat_id=CHAT)
     people = Customer.objects.bulk_create(
         Customer(external_id=f"b{n:04d}", name=f"Backlog {n}") for n in range(BACKLOG)
@@ -31,16 +31,23 @@ def backlog_alerts() -> int:
             probability=0.9,
             tier="high",
             value_at_risk=100.0,
+            priority=float(BACKLOG - n),
+            planned_on=AS_OF,
         )
-        for person in people
+        for n, person in enumerate(people)
     )
     return BACKLOG
 
 
-def posted(telegram: FakeBotApi) -> Counter[str]:
-    """How many times each customer's card was posted to the chat."""
-    return Counter(
+def posted_in_order(telegram: FakeBotApi) -> list[str]:
+    """The customers whose cards reached the chat, in the order they arrived."""
+    return [
         m["text"].split("\n")[1].split(" · ")[0]
         for m in telegram.sent()
         if int(m["chat_id"]) == CHAT
-    )
+    ]
+
+
+def posted(telegram: FakeBotApi) -> Counter[str]:
+    """How many times each customer's card was posted to the chat."""
+    return Counter(posted_in_order(telegram))

@@ -48,6 +48,16 @@ def link(client, user, chat_id=AGENT_CHAT):
     assert send(client, message_update(chat_id, f"/start {code.code}")).status_code == 200
 
 
+def to_do() -> list[Alert]:
+    """The cases on today's to-do list: those with an offer worth making, which are the
+    only ones pushed (the control arm's are watched)."""
+    return list(Alert.objects.filter(planned_on__isnull=False).order_by("pk"))
+
+
+def keep_only(alerts: list[Alert]) -> None:
+    Alert.objects.exclude(pk__in=[a.pk for a in alerts]).delete()
+
+
 def wait_for(predicate, timeout=20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,10 +82,11 @@ def test_an_alert_from_a_scoring_run_reaches_the_agents_chat_as_a_masked_card(
     telegram, client, agent_user, alerted, live_worker
 ):
     link(client, agent_user)
-    after_scoring(run=alerted, now=NOW)  # alerts → signal → push task on the worker
-    wait_for(lambda: AlertCard.objects.filter(state="sent").count() >= 10)
+    after_scoring(run=alerted, now=NOW)  # plan → signal → push task on the worker
+    planned = len(to_do())
+    wait_for(lambda: AlertCard.objects.filter(state="sent").count() >= planned)
     cards = [m for m in telegram.sent() if "High churn risk" in m["text"]]
-    assert cards and all(m["chat_id"] == AGENT_CHAT for m in cards)
+    assert len(cards) == planned > 0 and all(m["chat_id"] == AGENT_CHAT for m in cards)
     text = cards[0]["text"]
     assert "p***@example.com" in text and "person" not in text.replace("p***", "")
     assert "+49***00" in text and "Churn risk 90%" in text and "no order for 74 days" in text
@@ -83,10 +94,11 @@ def test_an_alert_from_a_scoring_run_reaches_the_agents_chat_as_a_masked_card(
         {b["text"] for row in c["reply_markup"]["inline_keyboard"] for b in row} for c in cards
     ]
     assert all("Assign to me" in card for card in labels)
-    assert any({"Approve", "Edit offer", "Dismiss"} <= card for card in labels)  # treatment
-    # The arms come from a hash of ids, so count the control group rather than assume one.
-    controls = Intervention.objects.filter(arm=Intervention.Arm.CONTROL).count()
-    assert sum("Offer: none, by design (control group" in c["text"] for c in cards) == controls
+    assert all({"Approve", "Edit offer", "Dismiss"} <= card for card in labels)  # treatment
+    # The control arm's cases have nothing worth doing: watched, never pushed.
+    controls = Intervention.objects.filter(arm=Intervention.Arm.CONTROL)
+    assert planned + controls.count() == 10
+    assert not any("Offer: none, by design" in c["text"] for c in cards)
 
 
 def test_a_tap_on_approve_sends_once_edits_the_card_and_a_double_tap_acts_once(
@@ -168,7 +180,7 @@ def test_a_retry_after_answer_delays_and_then_delivers(telegram, client, agent_u
     link(client, agent_user)
     Alert.objects.all().delete()
     after_scoring(run=alerted, now=NOW)
-    Alert.objects.exclude(pk=Alert.objects.order_by("pk").first().pk).delete()
+    keep_only(to_do()[:1])
     telegram.throttle_next, telegram.retry_after = 1, 1
     started = time.monotonic()
     assert push_pending_cards() == {"sent": 1, "failed": 0}
@@ -183,7 +195,7 @@ def test_editing_an_offer_is_a_short_conversation_within_the_campaigns_limits(
 ):
     link(client, agent_user)
     after_scoring(run=alerted, now=NOW)
-    assert push_pending_cards()["sent"] == 10
+    assert push_pending_cards()["sent"] == len(to_do())
     offer = Intervention.objects.filter(state="proposed").first()
     send(client, button_update(AGENT_CHAT, f"iv:edit:{offer.pk}"))
     kinds = telegram.sent()[-1]["reply_markup"]["inline_keyboard"]
@@ -221,7 +233,7 @@ def test_dismissing_asks_why_closes_the_alert_and_redraws_its_card(
 ):
     link(client, agent_user)
     after_scoring(run=alerted, now=NOW)
-    assert push_pending_cards()["sent"] == 10
+    assert push_pending_cards()["sent"] == len(to_do())
     offer = Intervention.objects.filter(state="proposed").first()
     send(client, button_update(AGENT_CHAT, f"iv:dismiss:{offer.pk}"))
     assert "Why dismiss" in telegram.sent()[-1]["text"]
@@ -240,11 +252,12 @@ def test_commands_show_alerts_a_customer_and_todays_numbers(telegram, client, ag
     after_scoring(run=alerted, now=NOW)
     send(client, message_update(AGENT_CHAT, "/alerts"))
     listing = telegram.sent()[-1]
-    assert listing["text"].startswith("Open alerts 1-8 of")
+    assert listing["text"].startswith("Open cases 1-8 of 10")
+    assert listing["text"].count("▶ #") == len(to_do())  # today's to-do comes first
     assert listing["reply_markup"]["inline_keyboard"][-1][0]["callback_data"] == "al:page:2"
     send(client, message_update(AGENT_CHAT, "/customer person3@example.com"))
     view = telegram.sent()[-1]["text"]
-    assert view.startswith("c3 · Test c. · p***@example.com") and "Open alert" in view
+    assert view.startswith("c3 · Test c. · p***@example.com") and "Open case" in view
     send(client, message_update(AGENT_CHAT, "/stats"))
     assert "Win back: not measured yet" in telegram.sent()[-1]["text"]
 
@@ -253,7 +266,7 @@ def test_cards_to_one_chat_go_a_second_apart(telegram, client, agent_user, alert
     settings.TELEGRAM_SECONDS_PER_CHAT = 1.0
     link(client, agent_user)
     after_scoring(run=alerted, now=NOW)
-    Alert.objects.exclude(pk__in=Alert.objects.order_by("pk").values("pk")[:3]).delete()
+    keep_only(to_do()[:3])
     assert push_pending_cards() == {"sent": 3, "failed": 0}
     times = [t for m, p, t in telegram.calls if m == "sendMessage" and "Churn risk" in p["text"]]
     assert len(times) == 3 and min(b - a for a, b in itertools.pairwise(times)) >= 0.95
@@ -265,15 +278,16 @@ def test_an_alert_nobody_acknowledged_is_posted_to_the_supervisors_chat(
     link(client, agent_user)
     QueueChat.objects.create(queue=ESCALATION_QUEUE, chat_id=9999)
     after_scoring(run=alerted, now=NOW)
-    assert push_pending_cards()["sent"] == 10  # to the agent; nothing escalated yet
-    first = Alert.objects.order_by("pk").first()
+    planned = to_do()
+    assert push_pending_cards()["sent"] == len(planned)  # to the agent; nothing escalated yet
+    first = planned[0]
     send(client, button_update(AGENT_CHAT, f"al:mine:{first.pk}"))  # acknowledged in time
 
     escalated = alerts_escalate(now=NOW + dt.timedelta(hours=25))
-    assert len(escalated) == 9 and first.pk not in escalated
-    assert push_pending_cards()["sent"] == 9
+    assert sorted(escalated) == [a.pk for a in planned[1:]]  # watched cases never escalate
+    assert push_pending_cards()["sent"] == len(planned) - 1
     supervisors = [m for m in telegram.sent() if int(m["chat_id"]) == 9999]
-    assert len(supervisors) == 9
+    assert len(supervisors) == len(planned) - 1
     assert all("⚠ Escalated" in m["text"] and "Assign to me" in str(m) for m in supervisors)
     assert alerts_escalate(now=NOW + dt.timedelta(hours=50)) == []
     assert push_pending_cards() == {"sent": 0, "failed": 0}
@@ -284,7 +298,8 @@ def test_an_erasure_redraws_the_customers_posted_cards_without_their_contact(
 ):
     link(client, agent_user)
     after_scoring(run=alerted, now=NOW)
-    wait_for(lambda: AlertCard.objects.filter(state="sent").count() >= 10)
+    planned = len(to_do())
+    wait_for(lambda: AlertCard.objects.filter(state="sent").count() >= planned)
     card = AlertCard.objects.select_related("alert__customer").filter(state="sent").first()
     person = card.alert.customer
 
@@ -296,7 +311,7 @@ def test_an_erasure_redraws_the_customers_posted_cards_without_their_contact(
 
     wait_for(edits)
     text = edits()[-1]["text"]
-    assert person.external_id in text and "Alert dismissed" in text
+    assert person.external_id in text and "Case dismissed" in text
     assert "***" not in text and person.name.split()[0] not in text
 
 
@@ -304,7 +319,7 @@ def test_it_answers_every_bad_offer_value_with_the_allowed_range_and_keeps_askin
     telegram, client, agent_user, alerted
 ):
     link(client, agent_user)
-    Campaign.objects.get().offers.add(Offer.objects.get(offer_type="loyalty_points"))
+    Campaign.objects.get(name="Win back").offers.add(Offer.objects.get(offer_type="loyalty_points"))
     after_scoring(run=alerted, now=NOW)
     offer = Intervention.objects.filter(state="proposed").first()
     send(client, button_update(AGENT_CHAT, f"iv:type:{offer.pk}:loyalty_points"))
@@ -351,7 +366,7 @@ def test_bad_command_arguments_get_the_commands_usage(telegram, client, agent_us
         assert send(client, message_update(AGENT_CHAT, text)).status_code == 200
         assert telegram.sent()[-1]["text"] == ALERTS_USAGE
     send(client, message_update(AGENT_CHAT, "/alerts 2"))
-    assert telegram.sent()[-1]["text"].startswith("Open alerts 9-10 of 10")
+    assert telegram.sent()[-1]["text"].startswith("Open cases 9-10 of 10")
 
 
 def away_from_a_minute_boundary(margin: float) -> None:
@@ -423,7 +438,7 @@ def test_replies_and_pushed_cards_share_one_pace(telegram, client, agent_user, a
     settings.TELEGRAM_MESSAGES_PER_SECOND = 1
     link(client, agent_user)
     after_scoring(run=alerted, now=NOW)
-    Alert.objects.exclude(pk=Alert.objects.order_by("pk").first().pk).delete()
+    keep_only(to_do()[:1])
     before = len(telegram.calls)
     send(client, message_update(AGENT_CHAT, "/help"))
     send(client, message_update(AGENT_CHAT, "/help"))

@@ -8,16 +8,22 @@ import asyncio
 import datetime as dt
 import itertools
 import threading
+from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
+from bots.cards import Message
 from bots.models import AlertCard
 from bots.services import PUSH_LEASE
 from bots.tasks import push_pending_cards
+from bots.telegram import Pacer, push
 from core.models import JobLock
-from tests.bots.backlog import BACKLOG, backlog_alerts, posted
+from retention.models import Alert
+from tests.bots.backlog import BACKLOG, backlog_alerts, posted, posted_in_order
 from tests.bots.fake_bot_api import TOKEN, FakeBotApi
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -113,3 +119,87 @@ def test_two_thousand_cards_to_one_chat_go_a_second_apart_once_each_past_many_le
     assert min(b - a for a, b in itertools.pairwise(at)) >= 1.0
     assert clock.time() >= BACKLOG - 1
     assert refused == [{"skipped": "another pusher holds the lease"}] * (BACKLOG // 400)
+
+
+class FakeBot:
+    """Takes every card at once and notes the (virtual) time it arrived."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[float, str]] = []
+
+    async def send_message(self, chat_id: int, text: str, reply_markup=None):
+        self.sent.append((self.clock.time(), text))
+        return SimpleNamespace(message_id=len(self.sent))
+
+
+class Turns:
+    """The overall rate on the virtual clock: ``per_second`` turns in each second. The
+    cards already given a turn land before the clock moves on, as they would in the
+    real second."""
+
+    def __init__(self, clock: FakeClock, per_second: int) -> None:
+        self.clock, self.per_second, self.used = clock, per_second, Counter()
+
+    async def __call__(self) -> None:
+        second = int(self.clock.time())
+        if self.used[second] >= self.per_second:
+            await asyncio.sleep(0)
+            second += 1
+            await self.clock.sleep(second - self.clock.time())
+        self.used[second] += 1
+
+
+def test_each_turn_goes_to_the_most_valuable_card_whose_chat_can_take_one(settings):
+    """Cards come most valuable first; chat A holds the top three. Two turns a second
+    and one card a second per chat: A's second card must wait for A, so B's and C's take
+    the turns meanwhile, and A's next card takes the first turn A is free again."""
+    settings.TELEGRAM_SECONDS_PER_CHAT = 1.0
+    clock = FakeClock()
+    bot = FakeBot(clock)
+    first = [(1, "A", "A9"), (2, "A", "A8"), (3, "A", "A7"), (4, "B", "B6")]
+    later = [(5, "C", "C5"), (6, "C", "C1")]
+    batches = [later, []]
+    recorded: dict[int, object] = {}
+
+    async def start(card_id: int) -> bool:
+        return True
+
+    async def record(card_id: int, result) -> None:
+        recorded[card_id] = result
+
+    async def more():
+        batch = batches.pop(0) if batches else []
+        return [(i, chat, Message(text)) for i, chat, text in batch]
+
+    asyncio.run(
+        push(
+            bot,
+            [(i, chat, Message(text)) for i, chat, text in first],
+            start=start,
+            record=record,
+            pacer=Pacer(clock),
+            turn=Turns(clock, per_second=2),
+            more=more,
+        )
+    )
+    assert bot.sent == [
+        (0.0, "A9"),
+        (0.0, "B6"),
+        (1.0, "A8"),
+        (1.0, "C5"),
+        (2.0, "A7"),
+        (2.0, "C1"),
+    ]
+    assert recorded == {i: n for n, i in enumerate([1, 4, 2, 5, 3, 6], start=1)}
+
+
+def test_the_pusher_claims_the_most_valuable_cards_first(telegram, backlog, settings):
+    settings.TELEGRAM_SECONDS_PER_CHAT = 0
+    settings.TELEGRAM_MESSAGES_PER_SECOND = 100_000
+    Alert.objects.update(priority=F("id") % 97)  # the backlog's order, shuffled
+    push_pending_cards()
+    arrived = list(posted_in_order(telegram))
+    priorities = dict(Alert.objects.values_list("customer__external_id", "priority"))
+    worth = [priorities[external_id] for external_id in arrived]
+    assert len(worth) == BACKLOG and worth == sorted(worth, reverse=True)

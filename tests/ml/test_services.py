@@ -147,6 +147,8 @@ def test_scoring_writes_one_row_per_customer_with_tier_value_and_reasons(trained
     stored = scores.get(customer_id=customer)
     assert kept.loc[customer, "probability"] == pytest.approx(stored.probability, abs=1e-6)
     assert kept.loc[customer, "tier"] == stored.tier
+    assert kept.loc[customer, "stage"] == stored.stage != ""
+    assert sum(run.stage_counts.values()) == run.customers_scored
 
 
 def test_scoring_leaves_out_customers_whose_data_was_erased(trained):

@@ -16,6 +16,7 @@ from ml.partitions import scores_write
 from ml.recommendations import NO_PICK
 from ml.selectors import active_definition
 from ml.services import attach_frame
+from ml.stages import stages
 from retention.models import Campaign, Intervention, Offer, OutboxMessage, RiskRule
 
 AS_OF = dt.date(2026, 6, 30)
@@ -36,7 +37,8 @@ def customer(external_id: str, **fields) -> Customer:
 
 def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:
     """A finished scoring run over ``rows`` (each: ``customer`` plus any features,
-    ``probability``, ``tier`` and product ids in ``picks``; unspecified features are 0)."""
+    ``probability``, ``tier``, ``stage`` and product ids in ``picks``; unspecified features
+    are 0, except P(alive), 1: the customer is active, staged by probability alone)."""
     definition = active_definition()
     version = ModelVersion.objects.filter(algorithm="test").first() or ModelVersion.objects.create(
         algorithm="test",
@@ -54,10 +56,17 @@ def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:
     )
     run = ScoringRun.objects.create(as_of=as_of, model_version=version)
     ids = [r["customer"].pk for r in rows]
+    unset = {**dict.fromkeys(FEATURE_NAMES, 0.0), "bgnbd_p_alive": 1.0}
     features = pd.DataFrame(
-        [{f: r.get(f, 0.0) for f in FEATURE_NAMES} for r in rows], index=ids, dtype=float
+        [{f: r.get(f, unset[f]) for f in FEATURE_NAMES} for r in rows], index=ids, dtype=float
     )
     probability = np.array([r.get("probability", 0.8) for r in rows])
+    staged = stages(
+        definition.stage_thresholds(),
+        probability=probability,
+        p_alive=features["bgnbd_p_alive"].to_numpy(),
+        recency_days=features["recency_days"].to_numpy(),
+    )
     scores = pd.DataFrame(
         {
             "run_id": run.pk,
@@ -69,6 +78,7 @@ def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:
             "expected_spend": [r.get("expected_spend", 200.0) for r in rows],
             "value_at_risk": probability * [r.get("expected_spend", 200.0) for r in rows],
             "source": "model",
+            "stage": [r.get("stage", s) for r, s in zip(rows, staged, strict=True)],
             "reasons": [json.dumps(r.get("reasons", ["no order for 74 days"])) for r in rows],
         }
     )

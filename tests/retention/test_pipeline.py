@@ -5,12 +5,26 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
+from django.utils import timezone
 
+from bots.models import AlertCard, ChatLink, QueueChat
+from bots.services import cards_queue
 from customers.synthetic.services import generate_shop
-from ml.models import CustomerScore
+from ml.models import CustomerScore, Stage
+from ml.selectors import latest_run
 from ml.services import train_models
-from retention.models import Alert, AuditEntry, Campaign, CampaignOutcome, Intervention, Offer
-from retention.selectors import true_average_effect
+from retention.models import (
+    AgentCapacity,
+    Alert,
+    AuditEntry,
+    Campaign,
+    CampaignOutcome,
+    Intervention,
+    Offer,
+    Queue,
+    RiskRule,
+)
+from retention.selectors import todays_queue, true_average_effect
 from retention.tasks import nightly_pipeline_task
 from tests.ml.history import simulated_shop
 
@@ -71,3 +85,57 @@ def test_the_loop_closes_on_a_synthetic_shop():
     truth = true_average_effect(campaign, as_of=as_of)
     assert outcome.ci_low <= truth <= outcome.ci_high and outcome.verdict
     assert treated.filter(state__in=["converted", "expired"]).exists()
+
+
+def test_after_a_demo_night_cases_are_one_per_customer_within_capacity_and_worth_acting_on(
+    agent_user,
+):
+    """The demo's path on a small shop (a replayed campaign, then tonight's run) with
+    capacities that bind: the shared queue's, and an agent's whose rule assigns them the
+    high-risk cases; a second campaign gives the shared queue's cases offers, and the
+    automatic win-back runs."""
+    end = dt.date(2026, 6, 30)
+    generate_shop(customers=1200, days=730, seed=42, end=end)
+    train_models(as_of=end, algorithms=["logistic_regression"])
+    Campaign.objects.filter(target_stage=Stage.LOST).update(starts_on=end)
+    RiskRule.objects.filter(name="High churn risk").update(assignee=agent_user)
+    logins = Campaign.objects.create(
+        name="Log in again",
+        target_rule=RiskRule.objects.get(name="No login for 30 days"),
+        channels=["email"],
+        starts_on=end,
+        status=Campaign.Status.ACTIVE,
+    )
+    logins.offers.set(Offer.objects.all())
+    Queue.objects.filter(name="shared").update(daily_capacity=25)
+    AgentCapacity.objects.create(user=agent_user, daily_capacity=5)
+    call_command("create_demo_campaigns", "--as-of", end.isoformat())
+    call_command("run_pipeline", "--as-of", end.isoformat())
+
+    open_cases = Alert.objects.filter(state__in=Alert.OPEN_STATES)
+    per_customer = open_cases.values("customer").annotate(n=Count("id"))
+    assert per_customer.exists() and not per_customer.filter(n__gt=1).exists()
+
+    lists = [todays_queue(day=end, queue="shared"), todays_queue(day=end, agent=agent_user)]
+    for today in lists:
+        assert 0 < today.to_do_count <= today.capacity
+        worth = [case.priority for case in today.to_do]
+        assert min(worth) > 0 and min(worth) >= today.watching.first().priority
+    valuable_but_watched = open_cases.filter(planned_on__isnull=True, priority__gt=0)
+    assert valuable_but_watched.filter(state__in=Alert.WAITING_STATES).exists()
+
+    QueueChat.objects.create(queue="shared", chat_id=1)
+    ChatLink.objects.create(user=agent_user, chat_id=2, linked_at=timezone.now())
+    cards_queue(now=timezone.now())
+    pushed = AlertCard.objects.select_related("alert")
+    assert pushed.count() == sum(today.to_do_count for today in lists)
+    assert all(card.alert.priority > 0 and card.alert.is_to_do for card in pushed)
+
+    lost = CustomerScore.objects.filter(run=latest_run(), stage=Stage.LOST)
+    lost_ids = set(lost.values_list("customer_id", flat=True))
+    assert lost_ids
+    assert not open_cases.filter(customer__in=lost_ids).exists()
+    for_agents = Intervention.objects.filter(customer__in=lost_ids, state="proposed")
+    assert not for_agents.exists()
+    won_back = Intervention.objects.filter(campaign__target_stage=Stage.LOST)
+    assert won_back.exists() and set(won_back.values_list("customer", flat=True)) <= lost_ids

@@ -13,7 +13,10 @@ from retention.services.pipeline import nightly_pipeline
 
 
 class Command(BaseCommand):
-    help = "Score everyone, then raise alerts and propose interventions (idempotent per day)."
+    help = (
+        "Score everyone, then fold rule hits into cases, propose interventions and plan each "
+        "queue's day within its capacity (idempotent per day)."
+    )
 
     def add_arguments(self, parser):
         add_as_of(parser)
@@ -24,10 +27,12 @@ class Command(BaseCommand):
             summary = nightly_pipeline(as_of=day, now=moment(options["as_of"]))
         except NotReady as exc:
             raise CommandError(str(exc)) from exc
-        alerts = sum(summary["alerts"].values())
+        listed = sum(summary["alerts"].values())
         proposed = summary["interventions"]
+        plan = summary["plan"]
         self.stdout.write(
-            self.style.SUCCESS(f"{day}: {alerts} new alerts")
+            self.style.SUCCESS(f"{day}: {listed} new case reasons")
             + f" ({json.dumps(summary['alerts'])}); interventions {json.dumps(proposed)}; "
-            f"{summary['won_back']} alerts closed as won back; seconds {summary['seconds']}"
+            f"to do today {plan['to_do']}, watching {plan['watching']}; "
+            f"{summary['won_back']} cases closed as won back; seconds {summary['seconds']}"
         )
