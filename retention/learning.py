@@ -79,14 +79,15 @@ def effect_posterior(
     seed: int = 0,
 ) -> Effect:
     """The posterior of one offer's effect (see the module's docstring). With no data it
-    is the prior; with thousands of customers per arm the data dominate."""
-    if not 0 < prior < 1:
-        raise ValueError("prior must be strictly between 0 and 1")
+    is the prior; with thousands of customers per arm the data dominate. ``prior`` may be
+    negative when it is a learned effect passed down to a segment."""
+    if not -1 < prior < 1:
+        raise ValueError("prior must be strictly between -1 and 1")
     if prior_strength <= 0:
         raise ValueError("prior_strength must be above 0")
     rng = np.random.default_rng(seed)
     c = rng.beta(1 + control_retained, 1 + control - control_retained, draws)
-    mean = c + (1 - c) * prior
+    mean = np.clip(c + (1 - c) * prior, 1e-4, 1 - 1e-4)
     a, b = prior_strength * mean, prior_strength * (1 - mean)
     log_w = _log_betabinom(treated_retained, treated, a, b)
     w = np.exp(log_w - log_w.max())

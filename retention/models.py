@@ -44,6 +44,9 @@ class Severity(models.TextChoices):
 
 
 SHARED_QUEUE = "shared"
+PRIOR_OUTSIDE = "the prior response must be a number strictly between 0 and 1"
+PRIOR_STRENGTH = "the prior strength must be a whole number of customers, at least 1"
+EXPLORATION_OUTSIDE = "the exploration share must be a number from 0 to 0.5"
 
 
 class RiskRule(models.Model):
@@ -233,8 +236,15 @@ class Offer(models.Model):
     min_order_value = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     valid_days = models.PositiveSmallIntegerField(default=30)
     expected_response = models.FloatField(
+        "prior response",
         default=0.05,
-        help_text="Share of customers about to leave whom the offer keeps (0-1)",
+        help_text="Your prior: the share of customers about to leave whom the offer keeps, "
+        "strictly between 0 and 1. Learned from the control arm as outcomes come in.",
+    )
+    prior_strength = models.PositiveIntegerField(
+        default=50,
+        help_text="How many customers' worth of evidence the prior counts as: the learned "
+        "response leaves it once more outcomes than this are in",
     )
     is_active = models.BooleanField(default=True)
 
@@ -242,14 +252,21 @@ class Offer(models.Model):
         ordering = ["offer_type", "value"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(expected_response__gte=0, expected_response__lte=1),
-                name="offer_response_is_a_share",
+                condition=Q(expected_response__gt=0, expected_response__lt=1),
+                name="offer_prior_inside_0_1",
             ),
+            models.CheckConstraint(condition=Q(prior_strength__gt=0), name="offer_prior_strength"),
             models.CheckConstraint(condition=Q(value__gte=0), name="offer_value_non_negative"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.expected_response is not None and not 0 < self.expected_response < 1:
+            raise ValidationError({"expected_response": PRIOR_OUTSIDE})
+        if self.prior_strength is not None and self.prior_strength < 1:
+            raise ValidationError({"prior_strength": PRIOR_STRENGTH})
 
     @property
     def needs_coupon(self) -> bool:
@@ -294,6 +311,12 @@ class Campaign(models.Model):
     control_share = models.FloatField(
         default=0.1, help_text="Share of targeted customers held out to measure the effect"
     )
+    exploration_share = models.FloatField(
+        default=0.1,
+        help_text="Share of targeted customers (0 to 0.5) who get a random eligible offer "
+        "instead of the best one, so every offer keeps being measured on every kind of "
+        "customer",
+    )
     max_offers = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no cap")
     max_discount_total = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, help_text="Empty: no cap"
@@ -317,6 +340,10 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(control_share__gt=0, control_share__lt=1),
                 name="campaign_has_both_arms",
+            ),
+            models.CheckConstraint(
+                condition=Q(exploration_share__gte=0, exploration_share__lte=0.5),
+                name="campaign_exploration_share",
             ),
             models.CheckConstraint(
                 condition=Q(target_rule__isnull=False) | ~Q(target_tier=""),
@@ -344,6 +371,8 @@ class Campaign(models.Model):
             )
         if self.target_rule_id is None and not self.target_tier:
             raise ValidationError("choose a target rule or a target tier")
+        if self.exploration_share is not None and not 0 <= self.exploration_share <= 0.5:
+            raise ValidationError({"exploration_share": EXPLORATION_OUTSIDE})
 
 
 class Intervention(models.Model):
@@ -391,6 +420,17 @@ class Intervention(models.Model):
     value_at_risk = models.FloatField()
     expected_net_value = models.FloatField()
     expected_cost = models.FloatField()
+    expected_uplift = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Retention uplift in the window the offer was expected to bring (learned)",
+    )
+    exploration = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The offer was drawn at random among the eligible ones (exploration), "
+        "not chosen as the best",
+    )
     as_of = models.DateField(help_text="The scoring day that proposed it")
     proposed_at = models.DateTimeField()
     decided_by = models.ForeignKey(
@@ -648,3 +688,29 @@ class CampaignOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} on {self.as_of}: {self.verdict}"
+
+
+class UpliftModel(models.Model):
+    """What was learned on one day about who responds to which offer: each offer's effect
+    (and per risk tier where there are enough outcomes) shrunk toward the admin's prior,
+    and, once there are enough outcomes, a per-customer X-learner (pickled)."""
+
+    as_of = models.DateField(help_text="Outcomes finished by this day were learned from")
+    fitted_at = models.DateTimeField()
+    effects = models.JSONField(
+        default=dict, help_text="Per offer id: the posterior effect, overall and per tier"
+    )
+    features = models.JSONField(default=list)
+    treated = models.PositiveIntegerField(default=0)
+    control = models.PositiveIntegerField(default=0)
+    artifact = models.BinaryField(blank=True, help_text="The pickled per-customer learner")
+    checksum = models.CharField(max_length=64, blank=True)
+    offers_modelled = models.JSONField(
+        default=list, help_text="Offer ids with a per-customer model"
+    )
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+
+    def __str__(self) -> str:
+        return f"uplift learned on {self.as_of}"

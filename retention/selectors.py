@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,7 +19,9 @@ from ml.models import ScoringRun
 from ml.reasons import TEXT, as_json_lists
 from ml.recommendations import NO_PICK
 from ml.selectors import run_picks
-from retention.models import Alert, Campaign, Intervention
+from retention.learning import UpliftLearner, as_response
+from retention.models import Alert, Campaign, Intervention, UpliftModel
+from retention.offers import OfferOption
 from retention.sql import placeholders, read_frame
 
 
@@ -122,3 +128,65 @@ def true_average_effect(campaign: Campaign, *, as_of: dt.date) -> float:
     effect = (1 - shock) * (base + (1 - base) * boost) - base
     effect[t["sent_at"].isna().to_numpy()] = 0.0
     return float(effect.mean()) if len(effect) else 0.0
+
+
+@dataclass
+class Responses:
+    """Per customer (rows) and offer (columns): ``response``, the ``r`` that
+    ``best_offers`` weighs, and ``uplift``, the retention in the window each offer is
+    expected to add. ``source`` says where each column came from."""
+
+    response: np.ndarray
+    uplift: np.ndarray
+    source: list[str]
+
+
+def latest_uplift_model(*, as_of: dt.date) -> UpliftModel | None:
+    """What was learned by ``as_of`` at the latest (a replayed day never sees later)."""
+    return UpliftModel.objects.filter(as_of__lte=as_of).order_by("-as_of", "-id").first()
+
+
+def load_learner(model: UpliftModel) -> UpliftLearner | None:
+    """The per-customer learner, after checking it is byte for byte what was fitted."""
+    blob = bytes(model.artifact or b"")
+    if not blob:
+        return None
+    if hashlib.sha256(blob).hexdigest() != model.checksum:
+        raise ValueError(f"uplift model #{model.pk}: artefact checksum mismatch, refusing to load")
+    return pickle.loads(blob)  # written by retention.services.learning and verified above
+
+
+def offer_responses(options: Sequence[OfferOption], targets: pd.DataFrame, *, as_of: dt.date):
+    """The response matrix for ``targets`` (a run frame's rows) and ``options``: the
+    per-customer model where it learned the offer, else the offer's learned effect for
+    the customer's risk tier or overall, else the admin's prior (times the churn
+    probability, as uplift)."""
+    n, k = len(targets), len(options)
+    p = np.clip(targets["probability"].to_numpy(float), 0, 1)
+    response = np.tile(np.array([o.expected_response for o in options], dtype=float), (n, 1))
+    uplift = response * p[:, None]
+    source = ["prior"] * k
+    model = latest_uplift_model(as_of=as_of)
+    if model is None or n == 0:
+        return Responses(response, uplift, source)
+    tier = targets["tier"].to_numpy() if "tier" in targets else np.full(n, "")
+    for j, option in enumerate(options):
+        effect = model.effects.get(str(option.id))
+        if not effect or not effect["treated"]:
+            continue
+        response[:, j], uplift[:, j] = effect["response"], effect["effect"]
+        source[j] = "offer"
+        for name, part in effect.get("tiers", {}).items():
+            mine = tier == name
+            response[mine, j], uplift[mine, j] = part["response"], part["effect"]
+    learner = load_learner(model)
+    if learner is not None:
+        X = targets.reindex(columns=model.features).to_numpy(float)
+        tau = learner.predict(X, [o.id for o in options])
+        learned = ~np.isnan(tau[0]) if n else np.zeros(k, dtype=bool)
+        if learned.any():
+            r = as_response(tau, learner.baseline(X))
+            response[:, learned], uplift[:, learned] = r[:, learned], tau[:, learned]
+            for j in np.flatnonzero(learned):
+                source[j] = "customer"
+    return Responses(response, uplift, source)

@@ -114,17 +114,15 @@ def _expire_undecided(now: dt.datetime) -> int:
     return expired
 
 
-def _arms(campaign: Campaign, cutoff: dt.datetime, statuses: list[str]) -> pd.DataFrame:
-    assigned = pd.DataFrame.from_records(
-        list(
-            Intervention.objects.filter(campaign=campaign).values(
-                "id", "arm", "customer_id", "proposed_at"
-            )
-        ),
-        columns=["id", "arm", "customer_id", "proposed_at"],
-    )
+def intervention_outcomes(assigned: pd.DataFrame, *, cutoff: dt.datetime) -> pd.DataFrame:
+    """Per intervention (``id``, ``customer_id``, ``proposed_at``, ``window_days``): the
+    qualifying orders and spend in ``(proposed_at, proposed_at + window]`` seen before
+    ``cutoff``, and whether the customer was ``retained`` (ordered at all). The one
+    definition of "retained" that campaign outcomes and uplift learning share."""
+    columns = ["id", "total", "orders", "retained"]
     if assigned.empty:
-        return assigned
+        return pd.DataFrame(columns=columns)
+    statuses = list(active_definition().qualifying_statuses)
     with staged_ids("retention_campaign_customers", assigned["customer_id"].unique()) as staged:
         orders = read_frame(
             f"""
@@ -135,24 +133,40 @@ def _arms(campaign: Campaign, cutoff: dt.datetime, statuses: list[str]) -> pd.Da
             [timestamp_param(assigned["proposed_at"].min()), timestamp_param(cutoff), *statuses],
         )
     orders["placed_at"] = pd.to_datetime(orders["placed_at"], utc=True)
+    assigned = assigned[["id", "customer_id", "proposed_at", "window_days"]].copy()
     assigned["proposed_at"] = pd.to_datetime(assigned["proposed_at"], utc=True)
-    window = pd.Timedelta(days=campaign.window_days)
+    window = pd.to_timedelta(assigned["window_days"], unit="D")
+    assigned["window_end"] = assigned["proposed_at"] + window
     joined = assigned.merge(orders, on="customer_id", how="left")
     inside = (joined["placed_at"] > joined["proposed_at"]) & (
-        joined["placed_at"] <= joined["proposed_at"] + window
+        joined["placed_at"] <= joined["window_end"]
     )
     joined["total"] = joined["total"].where(inside, 0.0)
     joined["orders"] = inside.astype(int)
-    per = joined.groupby(["id", "arm"], as_index=False)[["total", "orders"]].sum()
+    per = joined.groupby("id", as_index=False)[["total", "orders"]].sum()
     per["retained"] = per["orders"] > 0
-    return per
+    return per[columns]
+
+
+def _arms(campaign: Campaign, cutoff: dt.datetime) -> pd.DataFrame:
+    assigned = pd.DataFrame.from_records(
+        list(
+            Intervention.objects.filter(campaign=campaign).values(
+                "id", "arm", "customer_id", "proposed_at"
+            )
+        ),
+        columns=["id", "arm", "customer_id", "proposed_at"],
+    )
+    if assigned.empty:
+        return assigned
+    per = intervention_outcomes(assigned.assign(window_days=campaign.window_days), cutoff=cutoff)
+    return per.merge(assigned[["id", "arm"]], on="id")
 
 
 def campaign_evaluate(*, campaign: Campaign, as_of: dt.date) -> CampaignOutcome:
     """Both arms of one campaign on ``as_of``: customers, retained, revenue, discount cost,
     net incremental revenue and the uplift with its 95% interval."""
-    statuses = list(active_definition().qualifying_statuses)
-    per = _arms(campaign, cutoff_of(as_of), statuses)
+    per = _arms(campaign, cutoff_of(as_of))
     arms = {}
     for arm in Intervention.Arm.values:
         rows = per[per["arm"] == arm] if len(per) else per
