@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -47,6 +48,18 @@ SHARED_QUEUE = "shared"
 PRIOR_OUTSIDE = "the prior response must be a number strictly between 0 and 1"
 PRIOR_STRENGTH = "the prior strength must be a whole number of customers, at least 1"
 EXPLORATION_OUTSIDE = "the exploration share must be a number from 0 to 0.5"
+
+
+# Field validators rather than ``clean``: an error lands on its field in every form, and
+# the check constraint on the same field is then not reported a second time.
+def prior_inside(value: float) -> None:
+    if not 0 < value < 1:
+        raise ValidationError(PRIOR_OUTSIDE, code="prior_outside")
+
+
+def exploration_inside(value: float) -> None:
+    if not 0 <= value <= 0.5:
+        raise ValidationError(EXPLORATION_OUTSIDE, code="exploration_outside")
 
 
 class RiskRule(models.Model):
@@ -238,11 +251,13 @@ class Offer(models.Model):
     expected_response = models.FloatField(
         "prior response",
         default=0.05,
+        validators=[prior_inside],
         help_text="Your prior: the share of customers about to leave whom the offer keeps, "
         "strictly between 0 and 1. Learned from the control arm as outcomes come in.",
     )
     prior_strength = models.PositiveIntegerField(
         default=50,
+        validators=[MinValueValidator(1, PRIOR_STRENGTH)],
         help_text="How many customers' worth of evidence the prior counts as: the learned "
         "response leaves it once more outcomes than this are in",
     )
@@ -254,19 +269,18 @@ class Offer(models.Model):
             models.CheckConstraint(
                 condition=Q(expected_response__gt=0, expected_response__lt=1),
                 name="offer_prior_inside_0_1",
+                violation_error_message=PRIOR_OUTSIDE,
             ),
-            models.CheckConstraint(condition=Q(prior_strength__gt=0), name="offer_prior_strength"),
+            models.CheckConstraint(
+                condition=Q(prior_strength__gt=0),
+                name="offer_prior_strength",
+                violation_error_message=PRIOR_STRENGTH,
+            ),
             models.CheckConstraint(condition=Q(value__gte=0), name="offer_value_non_negative"),
         ]
 
     def __str__(self) -> str:
         return self.name
-
-    def clean(self) -> None:
-        if self.expected_response is not None and not 0 < self.expected_response < 1:
-            raise ValidationError({"expected_response": PRIOR_OUTSIDE})
-        if self.prior_strength is not None and self.prior_strength < 1:
-            raise ValidationError({"prior_strength": PRIOR_STRENGTH})
 
     @property
     def needs_coupon(self) -> bool:
@@ -313,6 +327,7 @@ class Campaign(models.Model):
     )
     exploration_share = models.FloatField(
         default=0.1,
+        validators=[exploration_inside],
         help_text="Share of targeted customers (0 to 0.5) who get a random eligible offer "
         "instead of the best one, so every offer keeps being measured on every kind of "
         "customer",
@@ -344,6 +359,7 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(exploration_share__gte=0, exploration_share__lte=0.5),
                 name="campaign_exploration_share",
+                violation_error_message=EXPLORATION_OUTSIDE,
             ),
             models.CheckConstraint(
                 condition=Q(target_rule__isnull=False) | ~Q(target_tier=""),
@@ -371,8 +387,6 @@ class Campaign(models.Model):
             )
         if self.target_rule_id is None and not self.target_tier:
             raise ValidationError("choose a target rule or a target tier")
-        if self.exploration_share is not None and not 0 <= self.exploration_share <= 0.5:
-            raise ValidationError({"exploration_share": EXPLORATION_OUTSIDE})
 
 
 class Intervention(models.Model):

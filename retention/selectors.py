@@ -11,18 +11,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 
 from customers.models import Product
 from ml.grouping import positions
 from ml.models import ScoringRun
 from ml.reasons import TEXT, as_json_lists
 from ml.recommendations import NO_PICK
-from ml.selectors import run_picks
+from ml.selectors import active_definition, run_picks
 from retention.learning import UpliftLearner, as_response
 from retention.models import Alert, Campaign, Intervention, UpliftModel
 from retention.offers import OfferOption
-from retention.sql import placeholders, read_frame
+from retention.qini import Qini, qini
+from retention.sequential import Sequential, campaign_sequential
+from retention.sql import cutoff_of, placeholders, read_frame, staged_ids, timestamp_param
+
+LEARN_DAYS = 365  # older outcomes describe a shop that has moved on
 
 
 def active_campaigns(*, as_of: dt.date) -> QuerySet[Campaign]:
@@ -93,6 +97,84 @@ def recommended_skus(run: ScoringRun, customer_ids: np.ndarray) -> pd.Series:
         index=ids,
     )
     return as_json_lists(slots)
+
+
+def intervention_outcomes(assigned: pd.DataFrame, *, cutoff: dt.datetime) -> pd.DataFrame:
+    """Per intervention (``id``, ``customer_id``, ``proposed_at``, ``window_days``): the
+    qualifying orders and spend in ``(proposed_at, proposed_at + window]`` seen before
+    ``cutoff``, and whether the customer was ``retained`` (ordered at all). The one
+    definition of "retained" that campaign outcomes and uplift learning share."""
+    columns = ["id", "total", "orders", "retained"]
+    if assigned.empty:
+        return pd.DataFrame(columns=columns)
+    statuses = list(active_definition().qualifying_statuses)
+    with staged_ids("retention_campaign_customers", assigned["customer_id"].unique()) as staged:
+        orders = read_frame(
+            f"""
+            SELECT o.customer_id, o.placed_at, CAST(o.total AS DOUBLE PRECISION) AS total
+            FROM {staged} s JOIN customers_order o ON o.customer_id = s.id
+            WHERE o.placed_at > %s AND o.placed_at < %s AND o.status IN ({placeholders(statuses)})
+            """,
+            [timestamp_param(assigned["proposed_at"].min()), timestamp_param(cutoff), *statuses],
+        )
+    orders["placed_at"] = pd.to_datetime(orders["placed_at"], utc=True)
+    assigned = assigned[["id", "customer_id", "proposed_at", "window_days"]].copy()
+    assigned["proposed_at"] = pd.to_datetime(assigned["proposed_at"], utc=True)
+    window = pd.to_timedelta(assigned["window_days"], unit="D")
+    assigned["window_end"] = assigned["proposed_at"] + window
+    joined = assigned.merge(orders, on="customer_id", how="left")
+    inside = (joined["placed_at"] > joined["proposed_at"]) & (
+        joined["placed_at"] <= joined["window_end"]
+    )
+    joined["total"] = joined["total"].where(inside, 0.0)
+    joined["orders"] = inside.astype(int)
+    per = joined.groupby("id", as_index=False)[["total", "orders"]].sum()
+    per["retained"] = per["orders"] > 0
+    return per[columns]
+
+
+def finished_interventions(
+    *, as_of: dt.date, days: int | None = LEARN_DAYS, campaign: Campaign | None = None
+) -> pd.DataFrame:
+    """Interventions whose window closed by ``as_of``, proposed in the last ``days`` (of
+    one ``campaign``, or all), with ``treated`` and ``retained``, the scoring day, the
+    uplift expected when proposed and the risk tier they were proposed at. Only closed
+    windows count, so nobody is judged on half an outcome."""
+    cutoff = cutoff_of(as_of)
+    columns = [
+        "id",
+        "arm",
+        "customer_id",
+        "proposed_at",
+        "offer_id",
+        "probability",
+        "as_of",
+        "expected_uplift",
+        "exploration",
+    ]
+    rows = Intervention.objects.filter(proposed_at__lte=cutoff)
+    if days is not None:
+        rows = rows.filter(proposed_at__gt=cutoff - dt.timedelta(days=days))
+    if campaign is not None:
+        rows = rows.filter(campaign=campaign)
+    rows = rows.values(*columns, window_days=F("campaign__window_days"))
+    frame = pd.DataFrame.from_records(list(rows), columns=[*columns, "window_days"])
+    if frame.empty:
+        return frame.assign(treated=[], retained=[], tier=[])
+    proposed = pd.to_datetime(frame["proposed_at"], utc=True)
+    frame = frame[proposed + pd.to_timedelta(frame["window_days"], unit="D") <= cutoff]
+    outcomes = intervention_outcomes(frame, cutoff=cutoff)
+    frame = frame.merge(outcomes[["id", "retained"]], on="id")
+    definition = active_definition()
+    p = frame["probability"].to_numpy(float)
+    frame["tier"] = np.select(
+        [p >= definition.high_threshold, p >= definition.medium_threshold],
+        ["high", "medium"],
+        "low",
+    )
+    frame["treated"] = frame["arm"] == Intervention.Arm.TREATMENT
+    frame["retained"] = frame["retained"].astype(bool)
+    return frame.reset_index(drop=True)
 
 
 def true_average_effect(campaign: Campaign, *, as_of: dt.date) -> float:
@@ -190,3 +272,36 @@ def offer_responses(options: Sequence[OfferOption], targets: pd.DataFrame, *, as
             for j in np.flatnonzero(learned):
                 source[j] = "customer"
     return Responses(response, uplift, source)
+
+
+@dataclass
+class CampaignUplift:
+    """How well a campaign's targeting worked and whether to keep it, from the customers
+    whose window has closed: the Qini curve of the uplift predicted at proposal (None
+    until some were proposed with one) and the always-valid keep / stop / not yet."""
+
+    finished: int
+    qini: Qini | None
+    sequential: Sequential
+
+
+def campaign_uplift(campaign: Campaign, *, as_of: dt.date) -> CampaignUplift:
+    done = finished_interventions(as_of=as_of, days=None, campaign=campaign)
+    treated = done["treated"].to_numpy(bool) if len(done) else np.zeros(0, dtype=bool)
+    retained = done["retained"].to_numpy(bool) if len(done) else np.zeros(0, dtype=bool)
+    sequential = campaign_sequential(
+        treated=int(treated.sum()),
+        treated_retained=int((retained & treated).sum()),
+        control=int((~treated).sum()),
+        control_retained=int((retained & ~treated).sum()),
+    )
+    scored = done["expected_uplift"].notna().to_numpy() if len(done) else treated
+    curve = None
+    if scored.any() and treated.any() and (~treated).any():
+        curve = qini(
+            done["expected_uplift"].to_numpy(float),
+            retained,
+            treated,
+            seed=campaign.pk,
+        )
+    return CampaignUplift(finished=len(done), qini=curve, sequential=sequential)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from retention.cli import moment
 from retention.locks import job_lock
 from retention.services.alerts import alerts_escalate
+from retention.services.learning import uplift_learn
 from retention.services.outbox import outbox_flush, outbox_send
 from retention.services.outcomes import campaigns_evaluate, interventions_settle
 from retention.services.pipeline import nightly_pipeline
@@ -68,4 +69,9 @@ def evaluate_campaigns_task(as_of: str | None = None) -> dict:
             return {"skipped": "another evaluation holds the lease"}
         settled = interventions_settle(now=moment(day))
         outcomes = campaigns_evaluate(as_of=day or timezone.localdate())
-        return {**settled, "campaigns": {o.campaign.name: o.verdict for o in outcomes}}
+        learned = uplift_learn(as_of=day or timezone.localdate(), now=moment(day))
+        return {
+            **settled,
+            "campaigns": {o.campaign.name: o.verdict for o in outcomes},
+            "uplift_model": learned.pk,
+        }

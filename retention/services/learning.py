@@ -18,44 +18,14 @@ import pickle
 
 import numpy as np
 import pandas as pd
-from django.db.models import F
 
 from ml.models import ScoringRun
-from ml.selectors import NotReady, active_definition, run_frame
+from ml.selectors import NotReady, run_frame
 from retention.learning import MIN_ARM, MIN_MODEL_ARM, UpliftLearner, effect_posterior
-from retention.models import Intervention, Offer, UpliftModel
-from retention.services.outcomes import intervention_outcomes
-from retention.sql import cutoff_of
+from retention.models import Offer, UpliftModel
+from retention.selectors import finished_interventions
 
-LEARN_DAYS = 365  # older outcomes describe a shop that has moved on
 TIERS = ("high", "medium", "low")
-
-
-def finished_interventions(*, as_of: dt.date, days: int = LEARN_DAYS) -> pd.DataFrame:
-    """Interventions whose window closed by ``as_of``, proposed in the last ``days``, with
-    ``treated`` and ``retained``, the scoring day and the risk tier they were proposed at."""
-    cutoff = cutoff_of(as_of)
-    columns = ["id", "arm", "customer_id", "proposed_at", "offer_id", "probability", "as_of"]
-    rows = Intervention.objects.filter(
-        proposed_at__gt=cutoff - dt.timedelta(days=days), proposed_at__lte=cutoff
-    ).values(*columns, "exploration", window_days=F("campaign__window_days"))
-    frame = pd.DataFrame.from_records(list(rows), columns=[*columns, "exploration", "window_days"])
-    if frame.empty:
-        return frame.assign(treated=[], retained=[], tier=[])
-    proposed = pd.to_datetime(frame["proposed_at"], utc=True)
-    frame = frame[proposed + pd.to_timedelta(frame["window_days"], unit="D") <= cutoff]
-    outcomes = intervention_outcomes(frame, cutoff=cutoff)
-    frame = frame.merge(outcomes[["id", "retained"]], on="id")
-    definition = active_definition()
-    p = frame["probability"].to_numpy(float)
-    frame["tier"] = np.select(
-        [p >= definition.high_threshold, p >= definition.medium_threshold],
-        ["high", "medium"],
-        "low",
-    )
-    frame["treated"] = frame["arm"] == Intervention.Arm.TREATMENT
-    frame["retained"] = frame["retained"].astype(bool)
-    return frame.reset_index(drop=True)
 
 
 def _counts(rows: pd.DataFrame) -> dict[str, int]:

@@ -19,8 +19,9 @@ from django.utils import timezone
 from customers.models import Order
 from ml.selectors import active_definition
 from retention.models import AuditEntry, Campaign, CampaignOutcome, Coupon, Intervention
+from retention.selectors import intervention_outcomes
 from retention.services.audit import CUSTOMER, SCHEDULE, audit_bulk, audit_entry
-from retention.sql import cutoff_of, placeholders, read_frame, staged_ids, timestamp_param
+from retention.sql import cutoff_of
 from retention.uplift import retention_uplift
 
 
@@ -112,40 +113,6 @@ def _expire_undecided(now: dt.datetime) -> int:
             )
         expired += len(ids)
     return expired
-
-
-def intervention_outcomes(assigned: pd.DataFrame, *, cutoff: dt.datetime) -> pd.DataFrame:
-    """Per intervention (``id``, ``customer_id``, ``proposed_at``, ``window_days``): the
-    qualifying orders and spend in ``(proposed_at, proposed_at + window]`` seen before
-    ``cutoff``, and whether the customer was ``retained`` (ordered at all). The one
-    definition of "retained" that campaign outcomes and uplift learning share."""
-    columns = ["id", "total", "orders", "retained"]
-    if assigned.empty:
-        return pd.DataFrame(columns=columns)
-    statuses = list(active_definition().qualifying_statuses)
-    with staged_ids("retention_campaign_customers", assigned["customer_id"].unique()) as staged:
-        orders = read_frame(
-            f"""
-            SELECT o.customer_id, o.placed_at, CAST(o.total AS DOUBLE PRECISION) AS total
-            FROM {staged} s JOIN customers_order o ON o.customer_id = s.id
-            WHERE o.placed_at > %s AND o.placed_at < %s AND o.status IN ({placeholders(statuses)})
-            """,
-            [timestamp_param(assigned["proposed_at"].min()), timestamp_param(cutoff), *statuses],
-        )
-    orders["placed_at"] = pd.to_datetime(orders["placed_at"], utc=True)
-    assigned = assigned[["id", "customer_id", "proposed_at", "window_days"]].copy()
-    assigned["proposed_at"] = pd.to_datetime(assigned["proposed_at"], utc=True)
-    window = pd.to_timedelta(assigned["window_days"], unit="D")
-    assigned["window_end"] = assigned["proposed_at"] + window
-    joined = assigned.merge(orders, on="customer_id", how="left")
-    inside = (joined["placed_at"] > joined["proposed_at"]) & (
-        joined["placed_at"] <= joined["window_end"]
-    )
-    joined["total"] = joined["total"].where(inside, 0.0)
-    joined["orders"] = inside.astype(int)
-    per = joined.groupby("id", as_index=False)[["total", "orders"]].sum()
-    per["retained"] = per["orders"] > 0
-    return per[columns]
 
 
 def _arms(campaign: Campaign, cutoff: dt.datetime) -> pd.DataFrame:
