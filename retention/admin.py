@@ -21,6 +21,7 @@ from django.contrib.auth.models import User
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
@@ -42,8 +43,10 @@ from retention.models import (
     RuleCondition,
 )
 from retention.paginators import LargeTableAdmin
+from retention.qini import qini_chart
 from retention.roles import ADMIN, AGENT
 from retention.rules import InvalidCondition
+from retention.selectors import campaign_uplift, latest_uplift_model
 from retention.services.alerts import AlertClosed, alert_assign, alert_close, rule_matches
 from retention.services.audit import Actor
 from retention.services.interventions import (
@@ -233,10 +236,69 @@ class AlertAdmin(LargeRecordAdmin):
         return None
 
 
+def _share(value: float) -> str:
+    return f"{value:+.1%}"
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
-    list_display = ("name", "offer_type", "value", "min_order_value", "expected_response")
+    list_display = (
+        "name",
+        "offer_type",
+        "value",
+        "min_order_value",
+        "expected_response",
+        "learned_response",
+    )
     list_filter = ("offer_type", "is_active")
+    readonly_fields = ("learned",)
+
+    def _effect(self, offer: Offer) -> dict | None:
+        model = latest_uplift_model(as_of=timezone.localdate()) if offer.pk else None
+        return model.effects.get(str(offer.pk)) if model else None
+
+    @admin.display(description="Learned response (95% interval)")
+    def learned_response(self, offer: Offer) -> str:
+        e = self._effect(offer)
+        if not e or not e["treated"]:
+            return "no outcomes yet"
+        return f"{e['response']:.3f} ({e['response_low']:.3f} to {e['response_high']:.3f})"
+
+    @admin.display(description="Prior against learned")
+    def learned(self, offer: Offer) -> str:
+        e = self._effect(offer)
+        if e is None:
+            return "nothing learned yet: learn_uplift runs with the daily campaign evaluation"
+        rows = [("all customers", e)] + [(f"{t} risk", v) for t, v in e["tiers"].items()]
+        table = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{:.3f} ({:.3f} to {:.3f})</td><td>{} ({} to {})</td>"
+            "<td>{:.0%}</td><td>{} / {}</td></tr>",
+            (
+                (
+                    name,
+                    v["response"],
+                    v["response_low"],
+                    v["response_high"],
+                    _share(v["effect"]),
+                    _share(v["effect_low"]),
+                    _share(v["effect_high"]),
+                    v["p_helps"],
+                    v["treated"],
+                    v["control"],
+                )
+                for name, v in rows
+            ),
+        )
+        return format_html(
+            "<p>Prior response {:.3f}, worth {} customers. Learned from finished "
+            "interventions against the control arm:</p><table><tr><th>who</th>"
+            "<th>learned response (95% interval)</th><th>effect on retention</th>"
+            "<th>P(helps)</th><th>treated / control</th></tr>{}</table>",
+            offer.expected_response,
+            offer.prior_strength,
+            table,
+        )
 
 
 class OutcomeInline(admin.TabularInline):
@@ -255,8 +317,42 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "approval_mode", "target_rule", "target_tier", "latest")
     list_filter = ("status", "approval_mode")
     filter_horizontal = ("offers",)
-    readonly_fields = ("outcome", "created_at")
+    readonly_fields = ("outcome", "uplift", "created_at")
     inlines = [OutcomeInline]
+
+    @admin.display(description="Targeting and keep / stop")
+    def uplift(self, campaign: Campaign) -> str:
+        if campaign.pk is None:
+            return "save the campaign first"
+        report = campaign_uplift(campaign, as_of=timezone.localdate())
+        verdict = format_html(
+            "<p><b>{}</b> ({} customers with a closed window)</p>",
+            report.sequential.verdict,
+            report.finished,
+        )
+        if report.qini is None:
+            return format_html(
+                "{}<p>No Qini curve yet: no finished customers with a "
+                "predicted uplift in both arms.</p>",
+                verdict,
+            )
+        q = report.qini
+        top = format_html_join(
+            "",
+            "<tr><td>top {:.0%}</td><td>{}</td></tr>",
+            ((share, u.verdict) for share, u in q.top.items()),
+        )
+        return format_html(
+            "{}<p>AUUC {:+.4f} (95% bootstrap interval {:+.4f} to {:+.4f}); 0 is random "
+            "targeting.</p>{}<table><tr><th>customers</th><th>uplift in retention</th></tr>"
+            "{}</table>",
+            verdict,
+            q.auuc,
+            q.auuc_low,
+            q.auuc_high,
+            mark_safe(qini_chart(q)),  # every label escaped by retention.charts
+            top,
+        )
 
     @admin.display(description="Latest outcome")
     def latest(self, campaign: Campaign) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retention.charts import Series, line_chart
 from retention.uplift import Uplift, retention_uplift
 
 GRID = 50
@@ -107,4 +108,20 @@ def qini(
         auuc_high=float(hi),
         top=top,
         customers=n,
+    )
+
+
+def qini_chart(result: Qini) -> str:
+    """The curve against random targeting, as SVG (see ``retention.charts``)."""
+    note = f"AUUC {result.auuc:+.4f} (95% CI {result.auuc_low:+.4f} to {result.auuc_high:+.4f})"
+    return line_chart(
+        [
+            Series("Targeting by learned uplift", result.fraction, result.curve),
+            Series("Random targeting", result.fraction, result.random, dashed=True),
+        ],
+        title="Qini curve",
+        x_label="share of the campaign's customers, highest predicted uplift first",
+        y_label="incremental retained per treated",
+        y_format=lambda v: f"{v:.1%}",
+        note=note,
     )

@@ -138,6 +138,9 @@ ROUTES = {
     "customer-export": Expect(401, 403, 200),
     "customer-erase": Expect(401, 403, None, write=True),
     "coupon-redeem": Expect(401, 403, None, write=True),
+    # Offers' priors and campaigns' exploration share are the Admin's to read and tune.
+    "offer-prior": Expect(401, 403, 200),
+    "campaign-learning": Expect(401, 403, 200),
     # Providers only, by signature: a staff token is no signature.
     "delivery-receipts": Expect(403, 403, 403, write=True),
     # Telegram only, by the webhook's secret token.
@@ -306,6 +309,9 @@ def _route_url(name: str | None, route: str, samples: dict) -> str:
         return "/" + route
     if "<str:external_id>" in route:
         return reverse(name, kwargs={"external_id": samples["customer"].external_id})
+    if "<int:pk>" in route:
+        label = {"offer-prior": "retention.offer", "campaign-learning": "retention.campaign"}
+        return reverse(name, kwargs={"pk": _sample_pk(label[name])})
     return reverse(name)
 
 

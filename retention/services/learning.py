@@ -22,7 +22,7 @@ import pandas as pd
 from ml.models import ScoringRun
 from ml.selectors import NotReady, run_frame
 from retention.learning import MIN_ARM, MIN_MODEL_ARM, UpliftLearner, effect_posterior
-from retention.models import Offer, UpliftModel
+from retention.models import Campaign, Offer, UpliftModel
 from retention.selectors import finished_interventions
 
 TIERS = ("high", "medium", "low")
@@ -133,3 +133,30 @@ def uplift_learn(*, as_of: dt.date, now: dt.datetime, seed: int = 0) -> UpliftMo
             learned.offers_modelled = learner.offers
     learned.save()
     return learned
+
+
+def offer_prior_set(
+    *, offer: Offer, expected_response: float | None = None, prior_strength: int | None = None
+) -> Offer:
+    """Change an offer's prior; refused (ValidationError on the field) outside (0, 1), or
+    for a strength below one customer. Learning uses it from its next run."""
+    if expected_response is not None:
+        offer.expected_response = expected_response
+    if prior_strength is not None:
+        offer.prior_strength = prior_strength
+    offer.full_clean()
+    offer.save(update_fields=["expected_response", "prior_strength"])
+    return offer
+
+
+def campaign_exploration_set(
+    *, campaign: Campaign, exploration_share: float | None = None
+) -> Campaign:
+    """Change the share of targeted customers who get a random eligible offer; refused
+    (ValidationError on the field) outside [0, 0.5]. Customers already proposed keep
+    theirs: the share applies from the next proposals."""
+    if exploration_share is not None:
+        campaign.exploration_share = exploration_share
+    campaign.full_clean()
+    campaign.save(update_fields=["exploration_share"])
+    return campaign
