@@ -270,20 +270,17 @@ class OfferAdmin(admin.ModelAdmin):
         if e is None:
             return "nothing learned yet: learn_uplift runs with the daily campaign evaluation"
         rows = [("all customers", e)] + [(f"{t} risk", v) for t, v in e["tiers"].items()]
+        # format_html escapes its arguments to text first: numbers are formatted here.
         table = format_html_join(
             "",
-            "<tr><td>{}</td><td>{:.3f} ({:.3f} to {:.3f})</td><td>{} ({} to {})</td>"
-            "<td>{:.0%}</td><td>{} / {}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
             (
                 (
                     name,
-                    v["response"],
-                    v["response_low"],
-                    v["response_high"],
-                    _share(v["effect"]),
-                    _share(v["effect_low"]),
-                    _share(v["effect_high"]),
-                    v["p_helps"],
+                    f"{v['response']:.3f} ({v['response_low']:.3f} to {v['response_high']:.3f})",
+                    f"{_share(v['effect'])} ({_share(v['effect_low'])} to "
+                    f"{_share(v['effect_high'])})",
+                    f"{v['p_helps']:.0%}",
                     v["treated"],
                     v["control"],
                 )
@@ -291,11 +288,11 @@ class OfferAdmin(admin.ModelAdmin):
             ),
         )
         return format_html(
-            "<p>Prior response {:.3f}, worth {} customers. Learned from finished "
+            "<p>Prior response {}, worth {} customers. Learned from finished "
             "interventions against the control arm:</p><table><tr><th>who</th>"
             "<th>learned response (95% interval)</th><th>effect on retention</th>"
             "<th>P(helps)</th><th>treated / control</th></tr>{}</table>",
-            offer.expected_response,
+            f"{offer.expected_response:.3f}",
             offer.prior_strength,
             table,
         )
@@ -339,17 +336,17 @@ class CampaignAdmin(admin.ModelAdmin):
         q = report.qini
         top = format_html_join(
             "",
-            "<tr><td>top {:.0%}</td><td>{}</td></tr>",
-            ((share, u.verdict) for share, u in q.top.items()),
+            "<tr><td>top {}</td><td>{}</td></tr>",
+            ((f"{share:.0%}", u.verdict) for share, u in q.top.items()),
         )
         return format_html(
-            "{}<p>AUUC {:+.4f} (95% bootstrap interval {:+.4f} to {:+.4f}); 0 is random "
+            "{}<p>AUUC {} (95% bootstrap interval {} to {}); 0 is random "
             "targeting.</p>{}<table><tr><th>customers</th><th>uplift in retention</th></tr>"
             "{}</table>",
             verdict,
-            q.auuc,
-            q.auuc_low,
-            q.auuc_high,
+            f"{q.auuc:+.4f}",
+            f"{q.auuc_low:+.4f}",
+            f"{q.auuc_high:+.4f}",
             mark_safe(qini_chart(q)),  # every label escaped by retention.charts
             top,
         )
