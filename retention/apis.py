@@ -200,6 +200,17 @@ class DeliveryReceipts(APIView):
         return Response({"results": results})
 
 
+class ByNumber:
+    """Detail views whose id is in the path as text: an id that is not a number is a JSON
+    404 like any unknown id (an ``<int:>`` route would answer with Django's HTML page)."""
+
+    def get_object(self):
+        pk = self.kwargs["pk"]
+        if not (pk.isascii() and pk.isdigit() and len(pk) < 19):
+            raise exceptions.NotFound()
+        return super().get_object()
+
+
 class OfferPriorSerializer(serializers.ModelSerializer):
     """An offer's prior (what the admin expects) and what has been learned since."""
 
@@ -220,7 +231,7 @@ class OfferPriorSerializer(serializers.ModelSerializer):
         return model.effects.get(str(offer.pk)) if model else None
 
 
-class OfferPrior(generics.RetrieveUpdateAPIView):
+class OfferPrior(ByNumber, generics.RetrieveUpdateAPIView):
     """Read an offer's prior and learned response, or change the prior (``expected_response``
     strictly between 0 and 1) and its strength (customers' worth of evidence, at least 1)."""
 
@@ -276,7 +287,7 @@ class CampaignLearningSerializer(serializers.ModelSerializer):
         return answer
 
 
-class CampaignLearning(generics.RetrieveUpdateAPIView):
+class CampaignLearning(ByNumber, generics.RetrieveUpdateAPIView):
     """Read a campaign's exploration share and uplift report, or change the share (0 to 0.5)."""
 
     permission_classes = [IsAdminRole]

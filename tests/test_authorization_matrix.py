@@ -309,7 +309,7 @@ def _route_url(name: str | None, route: str, samples: dict) -> str:
         return "/" + route
     if "<str:external_id>" in route:
         return reverse(name, kwargs={"external_id": samples["customer"].external_id})
-    if "<int:pk>" in route:
+    if "<str:pk>" in route:
         label = {"offer-prior": "retention.offer", "campaign-learning": "retention.campaign"}
         return reverse(name, kwargs={"pk": _sample_pk(label[name])})
     return reverse(name)
