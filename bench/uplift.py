@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 END = dt.date(2026, 6, 30)
+QUIET = open(os.devnull, "w")  # noqa: SIM115 (the commands' own reports, for the whole run)
 WEEKS = 4
 TIERS = ("high", "medium", "low")
 
@@ -74,6 +75,37 @@ def make_sleeping_dogs(*, since: dt.date, until: dt.date, seed: int) -> int:
         row.purchase_boost, row.dropout_shock = 0.0, round(float(shock), 4)
     SyntheticResponse.objects.bulk_update(rows, ["purchase_boost", "dropout_shock"], 5000)
     return len(ids)
+
+
+def reuse(customers: int) -> None:
+    """Start again on the stored shop: its workflow rows go, its history and champion stay.
+    Refused once responses were simulated, since those changed the shop's orders."""
+    from django.db import connection
+
+    from customers.models import SyntheticShop
+    from ml.models import ScoringRun
+    from ml.selectors import champion
+    from retention.models import (
+        Alert,
+        AuditEntry,
+        Campaign,
+        Coupon,
+        Intervention,
+        OutboxMessage,
+        UpliftModel,
+    )
+    from retention.services.simulation import SIMULATED
+
+    shop = SyntheticShop.objects.order_by("-id").first()
+    if shop is None or shop.customers != customers or champion() is None:
+        sys.exit(f"--reuse: no trained shop of {customers:,} customers to reuse")
+    if AuditEntry.objects.filter(action=SIMULATED).exists():
+        sys.exit("--reuse: responses were simulated on this shop; generate it again")
+    tables = (AuditEntry, OutboxMessage, Coupon, Intervention, Alert, Campaign, UpliftModel)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(m._meta.db_table for m in tables)} CASCADE")
+    # Scoring runs are redone: a regenerated shop has new customer ids.
+    ScoringRun.objects.all().delete()
 
 
 def true_effects(pairs: pd.DataFrame, *, as_of: dt.date, window: int) -> pd.DataFrame:
@@ -124,10 +156,12 @@ def learning_weeks(start: dt.date, *, window: int, exploration: float, t0: float
             )
             campaign.offers.set(Offer.objects.filter(is_active=True))
             campaigns.append(campaign)
-        call_command("run_pipeline", "--as-of", day.isoformat(), verbosity=0)
-        after = (day + dt.timedelta(days=1)).isoformat()
-        call_command("send_outbox", "--as-of", after, verbosity=0)
-        call_command("simulate_responses", "--as-of", after, verbosity=0)
+        call_command("run_pipeline", "--as-of", day.isoformat(), stdout=QUIET)
+        sent = (day + dt.timedelta(days=1)).isoformat()
+        call_command("send_outbox", "--as-of", sent, stdout=QUIET)
+        # Offers sent on day + 1 (at its end, when replayed) respond from the day after.
+        reacted = (day + dt.timedelta(days=2)).isoformat()
+        call_command("simulate_responses", "--as-of", reacted, stdout=QUIET)
         _say(
             t0,
             f"week {week + 1} ({day}): learned from {learned.treated:,} treated and "
@@ -213,6 +247,11 @@ def main() -> None:
     parser.add_argument("--budget-share", type=float, default=0.1, help="coupons / customers")
     parser.add_argument("--sleeping-dogs", action="store_true")
     parser.add_argument("--algorithms", default="logistic_regression,lightgbm")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the shop and champion of an earlier run that simulated no responses",
+    )
     args = parser.parse_args()
 
     import django
@@ -232,19 +271,25 @@ def main() -> None:
     # Four weekly campaigns, then their windows close, then the test week.
     start = END - dt.timedelta(days=7 * WEEKS + args.window + 14)
     test_day = start + dt.timedelta(days=7 * (WEEKS - 1) + args.window)
-    generate_shop(customers=args.customers, days=730, seed=args.seed, end=END, replace=True)
-    Campaign.objects.all().delete()
-    _say(t0, f"generated {args.customers:,} customers")
+    if args.reuse:
+        reuse(args.customers)
+        _say(t0, "reusing the shop and champion of an earlier run")
+    else:
+        generate_shop(customers=args.customers, days=730, seed=args.seed, end=END, replace=True)
+        Campaign.objects.all().delete()
+        _say(t0, f"generated {args.customers:,} customers")
     if args.sleeping_dogs:
         dogs = make_sleeping_dogs(since=start - dt.timedelta(days=90), until=start, seed=args.seed)
         _say(t0, f"sleeping-dogs shop: {dogs:,} recent complainers are put off by any offer")
-    result = train_models(as_of=start, algorithms=args.algorithms.split(","))
-    _say(t0, f"trained at {start}; champion {result.best.algorithm}")
+    if not args.reuse:
+        result = train_models(as_of=start, algorithms=args.algorithms.split(","))
+        _say(t0, f"trained at {start}; champion {result.best.algorithm}")
 
     campaigns = learning_weeks(start, window=args.window, exploration=args.exploration, t0=t0)
-    call_command("evaluate_campaigns", "--as-of", test_day.isoformat(), verbosity=0)
+    call_command("evaluate_campaigns", "--as-of", test_day.isoformat(), stdout=QUIET)
     model = uplift_learn(as_of=test_day, now=moment(test_day))
-    call_command("run_pipeline", "--as-of", test_day.isoformat(), verbosity=0)
+    Campaign.objects.update(status=Campaign.Status.FINISHED)  # the test week proposes nothing
+    call_command("run_pipeline", "--as-of", test_day.isoformat(), stdout=QUIET)
     _say(
         t0,
         f"test week {test_day}: learned from {model.treated:,} treated, {model.control:,} "
