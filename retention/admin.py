@@ -21,6 +21,7 @@ from django.contrib.auth.models import User
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
@@ -46,8 +47,9 @@ from retention.models import (
     RiskRule,
     RuleCondition,
 )
+from retention.qini import qini_chart
 from retention.rules import InvalidCondition
-from retention.selectors import todays_queue
+from retention.selectors import campaign_uplift, latest_uplift_model, todays_queue
 from retention.services.alerts import AlertClosed, alert_assign, alert_close, rule_matches
 from retention.services.audit import Actor
 from retention.services.cases import capacity_set
@@ -347,10 +349,66 @@ class AgentCapacityAdmin(CapacityAdmin):
         self._set(request, obj, form, agent=obj.user)
 
 
+def _share(value: float) -> str:
+    return f"{value:+.1%}"
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
-    list_display = ("name", "offer_type", "value", "min_order_value", "expected_response")
+    list_display = (
+        "name",
+        "offer_type",
+        "value",
+        "min_order_value",
+        "expected_response",
+        "learned_response",
+    )
     list_filter = ("offer_type", "is_active")
+    readonly_fields = ("learned",)
+
+    def _effect(self, offer: Offer) -> dict | None:
+        model = latest_uplift_model(as_of=timezone.localdate()) if offer.pk else None
+        return model.effects.get(str(offer.pk)) if model else None
+
+    @admin.display(description="Learned response (95% interval)")
+    def learned_response(self, offer: Offer) -> str:
+        e = self._effect(offer)
+        if not e or not e["treated"]:
+            return "no outcomes yet"
+        return f"{e['response']:.3f} ({e['response_low']:.3f} to {e['response_high']:.3f})"
+
+    @admin.display(description="Prior against learned")
+    def learned(self, offer: Offer) -> str:
+        e = self._effect(offer)
+        if e is None:
+            return "nothing learned yet: learn_uplift runs with the daily campaign evaluation"
+        rows = [("all customers", e)] + [(f"{t} risk", v) for t, v in e["tiers"].items()]
+        # format_html escapes its arguments to text first: numbers are formatted here.
+        table = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
+            (
+                (
+                    name,
+                    f"{v['response']:.3f} ({v['response_low']:.3f} to {v['response_high']:.3f})",
+                    f"{_share(v['effect'])} ({_share(v['effect_low'])} to "
+                    f"{_share(v['effect_high'])})",
+                    f"{v['p_helps']:.0%}",
+                    v["treated"],
+                    v["control"],
+                )
+                for name, v in rows
+            ),
+        )
+        return format_html(
+            "<p>Prior response {}, worth {} customers. Learned from finished "
+            "interventions against the control arm:</p><table><tr><th>who</th>"
+            "<th>learned response (95% interval)</th><th>effect on retention</th>"
+            "<th>P(helps)</th><th>treated / control</th></tr>{}</table>",
+            f"{offer.expected_response:.3f}",
+            offer.prior_strength,
+            table,
+        )
 
 
 class OutcomeInline(admin.TabularInline):
@@ -377,8 +435,42 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "approval_mode")
     filter_horizontal = ("offers",)
-    readonly_fields = ("outcome", "created_at")
+    readonly_fields = ("outcome", "uplift", "created_at")
     inlines = [OutcomeInline]
+
+    @admin.display(description="Targeting and keep / stop")
+    def uplift(self, campaign: Campaign) -> str:
+        if campaign.pk is None:
+            return "save the campaign first"
+        report = campaign_uplift(campaign, as_of=timezone.localdate())
+        verdict = format_html(
+            "<p><b>{}</b> ({} customers with a closed window)</p>",
+            report.sequential.verdict,
+            report.finished,
+        )
+        if report.qini is None:
+            return format_html(
+                "{}<p>No Qini curve yet: no finished customers with a "
+                "predicted uplift in both arms.</p>",
+                verdict,
+            )
+        q = report.qini
+        top = format_html_join(
+            "",
+            "<tr><td>top {}</td><td>{}</td></tr>",
+            ((f"{share:.0%}", u.verdict) for share, u in q.top.items()),
+        )
+        return format_html(
+            "{}<p>AUUC {} (95% bootstrap interval {} to {}); 0 is random "
+            "targeting.</p>{}<table><tr><th>customers</th><th>uplift in retention</th></tr>"
+            "{}</table>",
+            verdict,
+            f"{q.auuc:+.4f}",
+            f"{q.auuc_low:+.4f}",
+            f"{q.auuc_high:+.4f}",
+            mark_safe(qini_chart(q)),  # every label escaped by retention.charts
+            top,
+        )
 
     @admin.display(description="Latest outcome")
     def latest(self, campaign: Campaign) -> str:

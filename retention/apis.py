@@ -1,6 +1,7 @@
 """Workflow endpoints for the shop's systems: coupon redemption at checkout (Admin-role
 integration tokens), delivery receipts from channel providers (signed requests), and the
-daily capacity of queues and agents (Admins)."""
+daily capacity of queues and agents, offers' priors and campaigns' exploration share
+(Admins)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
 )
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -21,12 +22,13 @@ from rest_framework.views import APIView
 from core.permissions import IsAdminRole
 from core.roles import ADMIN, AGENT
 from core.schema import VALIDATION_ERRORS
-from retention.models import CAPACITY_TOO_LOW, OutboxMessage, Queue
+from retention.models import CAPACITY_TOO_LOW, Campaign, Offer, OutboxMessage, Queue
 from retention.permissions import SignedByProvider
-from retention.selectors import todays_queue
+from retention.selectors import campaign_uplift, latest_uplift_model, todays_queue
 from retention.services.audit import Actor
 from retention.services.cases import capacity_set
 from retention.services.coupons import CouponRefused, coupon_redeem
+from retention.services.learning import campaign_exploration_set, offer_prior_set
 from retention.services.outbox import RECEIPT_STATES, ReceiptRefused, outbox_receipt
 
 _REFUSAL_STATUS = {
@@ -280,3 +282,104 @@ class AgentCapacityView(APIView):
         if agent is None:
             return _not_found("agent")
         return _set_capacity(request, agent=agent)
+
+
+class ByNumber:
+    """Detail views whose id is in the path as text: an id that is not a number is a JSON
+    404 like any unknown id (an ``<int:>`` route would answer with Django's HTML page)."""
+
+    def get_object(self):
+        pk = self.kwargs["pk"]
+        if not (pk.isascii() and pk.isdigit() and len(pk) < 19):
+            raise exceptions.NotFound()
+        return super().get_object()
+
+
+class OfferPriorSerializer(serializers.ModelSerializer):
+    """An offer's prior (what the admin expects) and what has been learned since."""
+
+    learned = serializers.SerializerMethodField(
+        help_text="The latest learned effect against the control arm, overall and per risk "
+        "tier, with 95% intervals; null before anything was learned"
+    )
+
+    class Meta:
+        model = Offer
+        fields = ["id", "name", "offer_type", "value", "expected_response", "prior_strength"]
+        fields += ["learned"]
+        read_only_fields = ["id", "name", "offer_type", "value"]
+
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": {}})
+    def get_learned(self, offer: Offer) -> dict | None:
+        model = latest_uplift_model(as_of=timezone.localdate())
+        return model.effects.get(str(offer.pk)) if model else None
+
+
+class OfferPrior(ByNumber, generics.RetrieveUpdateAPIView):
+    """Read an offer's prior and learned response, or change the prior (``expected_response``
+    strictly between 0 and 1) and its strength (customers' worth of evidence, at least 1)."""
+
+    permission_classes = [IsAdminRole]
+    serializer_class = OfferPriorSerializer
+    queryset = Offer.objects.all()
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = offer_prior_set(
+            offer=serializer.instance, **serializer.validated_data
+        )
+
+
+class CampaignLearningSerializer(serializers.ModelSerializer):
+    """A campaign's exploration share and how its targeting and effect are doing."""
+
+    uplift = serializers.SerializerMethodField(
+        help_text="From customers whose window has closed: keep / stop / not yet with its "
+        "always-valid interval, and AUUC with its bootstrap 95% interval and the uplift at "
+        "the top 10/20/30% (null before any customer had a predicted uplift)"
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "status", "control_share", "exploration_share", "uplift"]
+        read_only_fields = ["id", "name", "status", "control_share"]
+
+    @extend_schema_field({"type": "object", "additionalProperties": {}})
+    def get_uplift(self, campaign: Campaign) -> dict:
+        report = campaign_uplift(campaign, as_of=timezone.localdate())
+        s = report.sequential
+        answer = {
+            "finished": report.finished,
+            "decision": s.decision,
+            "verdict": s.verdict,
+            "difference": s.difference,
+            "low": s.low,
+            "high": s.high,
+            "qini": None,
+        }
+        if report.qini is not None:
+            q = report.qini
+            answer["qini"] = {
+                "auuc": q.auuc,
+                "auuc_low": q.auuc_low,
+                "auuc_high": q.auuc_high,
+                "top": {
+                    f"{share:.0%}": {"uplift": u.difference, "low": u.ci_low, "high": u.ci_high}
+                    for share, u in q.top.items()
+                },
+            }
+        return answer
+
+
+class CampaignLearning(ByNumber, generics.RetrieveUpdateAPIView):
+    """Read a campaign's exploration share and uplift report, or change the share (0 to 0.5)."""
+
+    permission_classes = [IsAdminRole]
+    serializer_class = CampaignLearningSerializer
+    queryset = Campaign.objects.all()
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = campaign_exploration_set(
+            campaign=serializer.instance, **serializer.validated_data
+        )

@@ -84,6 +84,23 @@ class AgentCapacity(models.Model):
         return f"{self.user} ({self.daily_capacity} a day)"
 
 
+PRIOR_OUTSIDE = "the prior response must be a number strictly between 0 and 1"
+PRIOR_STRENGTH = "the prior strength must be a whole number of customers, at least 1"
+EXPLORATION_OUTSIDE = "the exploration share must be a number from 0 to 0.5"
+
+
+# Field validators rather than ``clean``: an error lands on its field in every form, and
+# the check constraint on the same field is then not reported a second time.
+def prior_inside(value: float) -> None:
+    if not 0 < value < 1:
+        raise ValidationError(PRIOR_OUTSIDE, code="prior_outside")
+
+
+def exploration_inside(value: float) -> None:
+    if not 0 <= value <= 0.5:
+        raise ValidationError(EXPLORATION_OUTSIDE, code="exploration_outside")
+
+
 class RiskRule(models.Model):
     """Conditions over a scoring run's features and scores; every customer matching all of
     them gets the rule listed in their case (and, through a campaign targeting the rule, a
@@ -353,8 +370,17 @@ class Offer(models.Model):
     min_order_value = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     valid_days = models.PositiveSmallIntegerField(default=30)
     expected_response = models.FloatField(
+        "prior response",
         default=0.05,
-        help_text="Share of customers about to leave whom the offer keeps (0-1)",
+        validators=[prior_inside],
+        help_text="Your prior: the share of customers about to leave whom the offer keeps, "
+        "strictly between 0 and 1. Learned from the control arm as outcomes come in.",
+    )
+    prior_strength = models.PositiveIntegerField(
+        default=50,
+        validators=[MinValueValidator(1, PRIOR_STRENGTH)],
+        help_text="How many customers' worth of evidence the prior counts as: the learned "
+        "response leaves it once more outcomes than this are in",
     )
     is_active = models.BooleanField(default=True)
 
@@ -362,8 +388,14 @@ class Offer(models.Model):
         ordering = ["offer_type", "value"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(expected_response__gte=0, expected_response__lte=1),
-                name="offer_response_is_a_share",
+                condition=Q(expected_response__gt=0, expected_response__lt=1),
+                name="offer_prior_inside_0_1",
+                violation_error_message=PRIOR_OUTSIDE,
+            ),
+            models.CheckConstraint(
+                condition=Q(prior_strength__gt=0),
+                name="offer_prior_strength",
+                violation_error_message=PRIOR_STRENGTH,
             ),
             models.CheckConstraint(condition=Q(value__gte=0), name="offer_value_non_negative"),
         ]
@@ -423,6 +455,13 @@ class Campaign(models.Model):
     control_share = models.FloatField(
         default=0.1, help_text="Share of targeted customers held out to measure the effect"
     )
+    exploration_share = models.FloatField(
+        default=0.1,
+        validators=[exploration_inside],
+        help_text="Share of targeted customers (0 to 0.5) who get a random eligible offer "
+        "instead of the best one, so every offer keeps being measured on every kind of "
+        "customer",
+    )
     max_offers = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no cap")
     max_discount_total = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, help_text="Empty: no cap"
@@ -446,6 +485,11 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(control_share__gt=0, control_share__lt=1),
                 name="campaign_has_both_arms",
+            ),
+            models.CheckConstraint(
+                condition=Q(exploration_share__gte=0, exploration_share__lte=0.5),
+                name="campaign_exploration_share",
+                violation_error_message=EXPLORATION_OUTSIDE,
             ),
             models.CheckConstraint(
                 condition=Q(target_rule__isnull=False) | ~Q(target_tier="") | ~Q(target_stage=""),
@@ -526,6 +570,17 @@ class Intervention(models.Model):
     value_at_risk = models.FloatField()
     expected_net_value = models.FloatField()
     expected_cost = models.FloatField()
+    expected_uplift = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Retention uplift in the window the offer was expected to bring (learned)",
+    )
+    exploration = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The offer was drawn at random among the eligible ones (exploration), "
+        "not chosen as the best",
+    )
     as_of = models.DateField(help_text="The scoring day that proposed it")
     proposed_at = models.DateTimeField()
     decided_by = models.ForeignKey(
@@ -834,3 +889,29 @@ class CampaignOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} on {self.as_of}: {self.verdict}"
+
+
+class UpliftModel(models.Model):
+    """What was learned on one day about who responds to which offer: each offer's effect
+    (and per risk tier where there are enough outcomes) shrunk toward the admin's prior,
+    and, once there are enough outcomes, a per-customer X-learner (pickled)."""
+
+    as_of = models.DateField(help_text="Outcomes finished by this day were learned from")
+    fitted_at = models.DateTimeField()
+    effects = models.JSONField(
+        default=dict, help_text="Per offer id: the posterior effect, overall and per tier"
+    )
+    features = models.JSONField(default=list)
+    treated = models.PositiveIntegerField(default=0)
+    control = models.PositiveIntegerField(default=0)
+    artifact = models.BinaryField(blank=True, help_text="The pickled per-customer learner")
+    checksum = models.CharField(max_length=64, blank=True)
+    offers_modelled = models.JSONField(
+        default=list, help_text="Offer ids with a per-customer model"
+    )
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+
+    def __str__(self) -> str:
+        return f"uplift learned on {self.as_of}"

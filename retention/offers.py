@@ -8,6 +8,10 @@ expected if they stay) and an offer that keeps a share ``r`` of leaving customer
 ``V * r`` is the spend the offer wins back. The discount is paid by everyone who orders
 with it, including the customers who would have ordered anyway (``1 - p``), which is why
 a generous discount to a loyal customer loses money and this formula says so.
+
+``r`` starts as the admin's prior per offer and is then learned per customer and offer
+from the control arm (``retention.learning``); it is negative for customers an offer
+drives away, whom the formula then leaves alone.
 """
 
 from __future__ import annotations
@@ -137,31 +141,59 @@ class Choice:
     cost: np.ndarray  # face cost of the chosen offer
 
 
+def net_values(
+    options: Sequence[OfferOption],
+    *,
+    probability: np.ndarray,
+    value_at_risk: np.ndarray,
+    order_value: np.ndarray,
+    response: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected net value and face cost of every offer for every customer (customers x
+    offers). ``response`` is ``r`` per customer and offer, as learned from the control
+    arm (``retention.selectors.offer_responses``); without it, each offer's prior."""
+    p = np.clip(np.nan_to_num(probability), 0, 1)[:, None]
+    v = np.nan_to_num(value_at_risk)[:, None]
+    if response is None:
+        r = np.array([o.expected_response for o in options])[None, :]
+    else:
+        r = np.nan_to_num(np.asarray(response, dtype=float))
+    costs = np.column_stack([face_cost(o, order_value) for o in options])
+    # A negative r (the offer drives customers away) also means fewer redeem it.
+    net = v * r - costs * np.clip(1 - p + p * r, 0, 1)
+    return net, costs
+
+
 def best_offers(
     options: Sequence[OfferOption],
     *,
     probability: np.ndarray,
     value_at_risk: np.ndarray,
     order_value: np.ndarray,
+    response: np.ndarray | None = None,
 ) -> Choice:
     """Each customer's offer with the highest expected net value (customers x offers)."""
-    p = np.clip(np.nan_to_num(probability), 0, 1)[:, None]
-    v = np.nan_to_num(value_at_risk)[:, None]
-    r = np.array([o.expected_response for o in options])[None, :]
-    costs = np.column_stack([face_cost(o, order_value) for o in options])
-    net = v * r - costs * (1 - p + p * r)
+    net, costs = net_values(
+        options,
+        probability=probability,
+        value_at_risk=value_at_risk,
+        order_value=order_value,
+        response=response,
+    )
     index = net.argmax(axis=1)
     rows = np.arange(len(index))
     return Choice(index=index, net_value=net[rows, index], cost=costs[rows, index])
 
 
-def stable_unit(campaign_id: int, customer_ids: np.ndarray) -> np.ndarray:
+def stable_unit(campaign_id: int, customer_ids: np.ndarray, *, salt: int = 0) -> np.ndarray:
     """A number in [0, 1) fixed for each (campaign, customer): splitmix64 of the pair.
 
     Arm assignment must not change when a night is re-run or the customer is targeted
     again, and must not correlate across campaigns; a seeded hash gives both, in numpy.
+    ``salt`` gives further draws independent of the arm's (exploration, its offer).
     """
     z = (np.uint64(campaign_id) << np.uint64(32)) ^ customer_ids.astype(np.uint64)
+    z = z ^ (np.uint64(salt) << np.uint64(56))
     z = z + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)

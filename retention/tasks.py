@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.locks import Lease, single_instance
 from core.time import business_day, day_of, moment
 from retention.services.alerts import alerts_escalate
+from retention.services.learning import uplift_learn
 from retention.services.outbox import outbox_flush, outbox_send
 from retention.services.outcomes import campaigns_evaluate, interventions_settle
 from retention.services.pipeline import nightly_pipeline
@@ -61,4 +62,9 @@ def evaluate_campaigns_task(as_of: str | None = None) -> dict:
     day = day_of(as_of)
     settled = interventions_settle(now=moment(day))
     outcomes = campaigns_evaluate(as_of=business_day(day))
-    return {**settled, "campaigns": {o.campaign.name: o.verdict for o in outcomes}}
+    learned = uplift_learn(as_of=business_day(day), now=moment(day))
+    return {
+        **settled,
+        "campaigns": {o.campaign.name: o.verdict for o in outcomes},
+        "uplift_model": learned.pk,
+    }

@@ -144,6 +144,9 @@ ROUTES = {
     # Capacities are the Admin's, like the rest of the workflow's configuration.
     "queue-capacity": Expect(401, 403, None, write=True),
     "agent-capacity": Expect(401, 403, None, write=True),
+    # Offers' priors and campaigns' exploration share are the Admin's to read and tune.
+    "offer-prior": Expect(401, 403, 200),
+    "campaign-learning": Expect(401, 403, 200),
     # Providers only, by signature: a staff token is no signature.
     "delivery-receipts": Expect(403, 403, 403, write=True),
     # Telegram only, by the webhook's secret token.
@@ -317,6 +320,9 @@ def _route_url(name: str | None, route: str, samples: dict) -> str:
         return reverse(name, kwargs={"name": "shared"})
     if "<str:username>" in route:
         return reverse(name, kwargs={"username": samples["agent"].username})
+    if "<str:pk>" in route:
+        label = {"offer-prior": "retention.offer", "campaign-learning": "retention.campaign"}
+        return reverse(name, kwargs={"pk": _sample_pk(label[name])})
     return reverse(name)
 
 

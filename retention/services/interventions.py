@@ -19,13 +19,14 @@ from ml.reasons import TEXT
 from ml.selectors import run_frame
 from retention import messages
 from retention.models import Alert, AuditEntry, Campaign, Coupon, Intervention, Offer, OutboxMessage
-from retention.offers import OfferOption, best_offers, stable_unit, within_limits
+from retention.offers import OfferOption, best_offers, net_values, stable_unit, within_limits
 from retention.policy import contact_decisions
 from retention.selectors import (
     active_campaigns,
     campaign_commitments,
     campaign_customers,
     customers_with_open_case_of_rule,
+    offer_responses,
     open_cases,
     recommended_skus,
 )
@@ -67,9 +68,10 @@ def interventions_propose(
     *, run: ScoringRun, now: dt.datetime, frame: pd.DataFrame | None = None
 ) -> dict[str, Proposed]:
     """For every active campaign, one intervention per newly targeted customer: the best
-    offer by expected net value, in the treatment or the control arm by a stable hash,
-    attached to the customer's open case if they have one. ``frame`` is the run's frame
-    if the caller has read it already.
+    offer by expected net value with the learned response (or, for the campaign's
+    exploration share, a random eligible one), in the treatment or the control arm by a
+    stable hash, attached to the customer's open case if they have one. ``frame`` is the
+    run's frame if the caller has read it already.
 
     Customers already in the campaign are skipped, so re-running a night adds nothing.
     Lost customers are left to campaigns that target them (the automatic win-back) unless
@@ -102,6 +104,9 @@ def _targets(campaign: Campaign, frame: pd.DataFrame, cases: pd.Series) -> pd.Da
     return targets.assign(alert_id=cases.reindex(targets.index).to_numpy(float))
 
 
+EXPLORE_SALT, PICK_SALT = 1, 2
+
+
 def _propose(
     campaign: Campaign, frame: pd.DataFrame, cases: pd.Series, run: ScoringRun, now
 ) -> Proposed:
@@ -114,24 +119,31 @@ def _propose(
     targets = _targets(campaign, frame, cases)
     if targets.empty or not options:
         return Proposed()
-    choice = best_offers(
-        options,
-        probability=targets["probability"].to_numpy(float),
-        value_at_risk=targets["value_at_risk"].to_numpy(float),
-        order_value=targets["monetary_avg"].to_numpy(float),
-    )
+    learned = offer_responses(options, targets, as_of=run.as_of)
+    scores = {
+        "probability": targets["probability"].to_numpy(float),
+        "value_at_risk": targets["value_at_risk"].to_numpy(float),
+        "order_value": targets["monetary_avg"].to_numpy(float),
+    }
+    choice = best_offers(options, **scores, response=learned.response)
+    customer_ids = targets.index.to_numpy(np.int64)
     chosen = pd.DataFrame(
         {
-            "customer_id": targets.index.to_numpy(np.int64),
+            "customer_id": customer_ids,
             "alert_id": targets["alert_id"].to_numpy(),
             "option": choice.index,
             "net": choice.net_value,
             "cost": choice.cost,
-            "probability": targets["probability"].to_numpy(float),
-            "value_at_risk": targets["value_at_risk"].to_numpy(float),
+            "uplift": learned.uplift[np.arange(len(choice.index)), choice.index],
+            "exploration": stable_unit(campaign.pk, customer_ids, salt=EXPLORE_SALT)
+            < campaign.exploration_share,
+            "probability": scores["probability"],
+            "value_at_risk": scores["value_at_risk"],
         }
     )
+    # Who is targeted, and in what order, is the best offer's call.
     chosen = chosen[chosen["net"] > 0].sort_values("net", ascending=False, kind="stable")
+    _explore(campaign, chosen, options, learned, scores, targets.index)
     control = stable_unit(campaign.pk, chosen["customer_id"].to_numpy()) < campaign.control_share
     chosen["arm"] = np.where(control, Intervention.Arm.CONTROL, Intervention.Arm.TREATMENT)
     chosen, over_budget = _within_budget(campaign, chosen)
@@ -140,6 +152,33 @@ def _propose(
     _write(campaign, chosen, options, run, now)
     treated = int((chosen["arm"] == Intervention.Arm.TREATMENT).sum())
     return Proposed(treatment=treated, control=len(chosen) - treated, over_budget=over_budget)
+
+
+def _explore(campaign, chosen: pd.DataFrame, options, learned, scores, index) -> None:
+    """For the exploration share of the targeted customers, in both arms alike, record a
+    random eligible offer instead of the best (with its own net value, cost and uplift),
+    so treated and control customers of every offer stay comparable and every offer keeps
+    being measured on every kind of customer. Changes ``chosen`` in place."""
+    explore = chosen["exploration"].to_numpy(bool)
+    if not explore.any():
+        return
+    ids = chosen["customer_id"].to_numpy(np.int64)[explore]
+    pick = np.minimum(
+        (stable_unit(campaign.pk, ids, salt=PICK_SALT) * len(options)).astype(int),
+        len(options) - 1,
+    )
+    at = index.get_indexer(ids)
+    net, costs = net_values(
+        options,
+        **{name: values[at] for name, values in scores.items()},
+        response=learned.response[at],
+    )
+    rows = np.arange(len(ids))
+    where = chosen.index[explore]
+    chosen.loc[where, "option"] = pick
+    chosen.loc[where, "net"] = net[rows, pick]
+    chosen.loc[where, "cost"] = costs[rows, pick]
+    chosen.loc[where, "uplift"] = learned.uplift[at, pick]
 
 
 def _within_budget(campaign: Campaign, chosen: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -192,6 +231,8 @@ def _write(campaign, chosen: pd.DataFrame, options, run: ScoringRun, now) -> Non
             "value_at_risk": chosen["value_at_risk"].round(2).to_numpy(),
             "expected_net_value": chosen["net"].round(2).to_numpy(),
             "expected_cost": chosen["cost"].round(2).to_numpy(),
+            "expected_uplift": chosen["uplift"].round(6).to_numpy(),
+            "exploration": chosen["exploration"].to_numpy(bool),
             "as_of": run.as_of,
             "proposed_at": pd.Timestamp(now),
             "block_reason": "",

@@ -16,11 +16,11 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
-from core.sql import placeholders, read_frame, staged_ids, timestamp_param
 from core.time import cutoff_of
 from customers.models import Order
 from ml.selectors import active_definition
 from retention.models import Campaign, CampaignOutcome, Coupon, Intervention
+from retention.selectors import intervention_outcomes
 from retention.services.audit import CUSTOMER, SCHEDULE, Action, audit_write
 from retention.uplift import retention_uplift
 
@@ -119,7 +119,7 @@ def _expire_undecided(now: dt.datetime) -> int:
     return expired
 
 
-def _arms(campaign: Campaign, cutoff: dt.datetime, statuses: list[str]) -> pd.DataFrame:
+def _arms(campaign: Campaign, cutoff: dt.datetime) -> pd.DataFrame:
     assigned = pd.DataFrame.from_records(
         list(
             Intervention.objects.filter(campaign=campaign).values(
@@ -130,34 +130,14 @@ def _arms(campaign: Campaign, cutoff: dt.datetime, statuses: list[str]) -> pd.Da
     )
     if assigned.empty:
         return assigned
-    with staged_ids("retention_campaign_customers", assigned["customer_id"].unique()) as staged:
-        orders = read_frame(
-            f"""
-            SELECT o.customer_id, o.placed_at, CAST(o.total AS DOUBLE PRECISION) AS total
-            FROM {staged} s JOIN customers_order o ON o.customer_id = s.id
-            WHERE o.placed_at > %s AND o.placed_at < %s AND o.status IN ({placeholders(statuses)})
-            """,
-            [timestamp_param(assigned["proposed_at"].min()), timestamp_param(cutoff), *statuses],
-        )
-    orders["placed_at"] = pd.to_datetime(orders["placed_at"], utc=True)
-    assigned["proposed_at"] = pd.to_datetime(assigned["proposed_at"], utc=True)
-    window = pd.Timedelta(days=campaign.window_days)
-    joined = assigned.merge(orders, on="customer_id", how="left")
-    inside = (joined["placed_at"] > joined["proposed_at"]) & (
-        joined["placed_at"] <= joined["proposed_at"] + window
-    )
-    joined["total"] = joined["total"].where(inside, 0.0)
-    joined["orders"] = inside.astype(int)
-    per = joined.groupby(["id", "arm"], as_index=False)[["total", "orders"]].sum()
-    per["retained"] = per["orders"] > 0
-    return per
+    per = intervention_outcomes(assigned.assign(window_days=campaign.window_days), cutoff=cutoff)
+    return per.merge(assigned[["id", "arm"]], on="id")
 
 
 def campaign_evaluate(*, campaign: Campaign, as_of: dt.date) -> CampaignOutcome:
     """Both arms of one campaign on ``as_of``: customers, retained, revenue, discount cost,
     net incremental revenue and the uplift with its 95% interval."""
-    statuses = list(active_definition().qualifying_statuses)
-    per = _arms(campaign, cutoff_of(as_of), statuses)
+    per = _arms(campaign, cutoff_of(as_of))
     arms = {}
     for arm in Intervention.Arm.values:
         rows = per[per["arm"] == arm] if len(per) else per
