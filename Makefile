@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+CHROMIUM ?= /usr/bin/chromium
 
 # Services used by `make test`: the ones listening on these ports, or throwaway instances
 # that scripts/test_services.sh starts under var/ and stops afterwards.
@@ -25,6 +26,9 @@ DEMO_PORT ?= 8000
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@# The browser tests drive Debian's Chromium (never a browser download).
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && apt-get install -y -qq chromium; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet ".[dev]"

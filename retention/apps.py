@@ -13,8 +13,22 @@ class RetentionConfig(AppConfig):
         privacy_register(section="retention", export=workflow_export, erase=workflow_erase)
         customer_erased.connect(_record_erasure, dispatch_uid="retention.record_erasure")
 
+        from ml.signals import champion_changed
+
+        champion_changed.connect(_record_champion, dispatch_uid="retention.record_champion")
+
 
 def _record_erasure(sender, *, customer, actor, via, at, counts, **kwargs) -> None:
     from retention.services.privacy import erasure_record
 
     erasure_record(customer=customer, actor=actor, via=via, at=at, counts=counts)
+
+
+def _record_champion(sender, *, version, previous, action, user, via, **kwargs) -> None:
+    from django.utils import timezone
+
+    from retention.services.audit import champion_change_record
+
+    champion_change_record(
+        version=version, previous=previous, action=action, user=user, via=via, at=timezone.now()
+    )

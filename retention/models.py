@@ -200,6 +200,12 @@ class Alert(models.Model):
                 name="alert_assignee",
             ),
             models.Index(fields=["customer", "rule", "-closed_at"], name="alert_cooldown"),
+            # The console's Today queue: open alerts without an offer, by value at risk.
+            models.Index(
+                fields=["-value_at_risk"],
+                condition=Q(state__in=["open", "acknowledged"]),
+                name="alert_open_value",
+            ),
             models.Index(
                 fields=["won_back_order"],
                 condition=Q(won_back_order__isnull=False),
@@ -418,6 +424,12 @@ class Intervention(models.Model):
         indexes = [
             models.Index(fields=["state", "campaign"], name="intervention_state"),
             models.Index(fields=["customer", "-proposed_at"], name="intervention_customer"),
+            # The console's Today queue: offers awaiting approval, best expected value first.
+            models.Index(
+                fields=["-expected_net_value"],
+                condition=Q(state="proposed"),
+                name="intervention_proposed_value",
+            ),
             models.Index(
                 fields=["decided_by"],
                 condition=Q(decided_by__isnull=False),

@@ -101,3 +101,26 @@ def audit_bulk(
         }
     )
     return copy_frame(AuditEntry, frame)
+
+
+MODEL_ACTIONS = {"promoted": "model_promoted", "rolled_back": "model_rolled_back"}
+
+
+def champion_change_record(
+    *, version, previous, action: str, user, via: str, at: dt.datetime
+) -> AuditEntry:
+    """Audit a change of champion model: who (a user, or training and commands as a
+    scheduled run), which version replaced which, and the new champion's holdout AUC."""
+    actor = Actor.agent(user, via=via) if user is not None else Actor(SCHEDULE.kind, via=via)
+    metrics = version.metrics or {}
+    return audit_record(
+        actor=actor,
+        action=MODEL_ACTIONS[action],
+        at=at,
+        detail={
+            "version": version.pk,
+            "algorithm": version.algorithm,
+            "auc": metrics.get("auc"),
+            "previous": getattr(previous, "pk", None),
+        },
+    )
