@@ -35,7 +35,7 @@ BAND = "#1f5fa8"
 WARN = "#b3261e"
 
 WIDTH, HEIGHT = 560, 280
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 16, 44
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 72, 16, 16, 44
 
 Format = Callable[[float], str]
 
@@ -83,7 +83,8 @@ def _range(values: Sequence[float], fixed: tuple[float, float] | None) -> tuple[
     if low == high:
         pad = abs(low) * 0.1 or 1.0
         return low - pad, high + pad
-    return low, high
+    pad = (high - low) * 0.05  # lines on the frame's edge are hard to see
+    return low - pad, high + pad
 
 
 def _open(title: str, description: str, width: int, height: int) -> list[str]:
@@ -104,7 +105,12 @@ def _text(x: float, y: float, body: str, anchor: str = "middle", **attrs: str) -
     )
 
 
-def _legend(names: Sequence[str], x: float, y: float) -> list[str]:
+def _y_label(label: str, top: float, bottom: float) -> str:
+    middle = (top + bottom) / 2
+    return _text(12, middle, label, transform=f"rotate(-90 12 {middle:.1f})")
+
+
+def _legend(names: Sequence[str], x: float, y: float, band_name: str = "") -> list[str]:
     parts = []
     for i, name in enumerate(names):
         colour, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
@@ -114,6 +120,13 @@ def _legend(names: Sequence[str], x: float, y: float) -> list[str]:
             f'stroke="{colour}" stroke-width="2.5" stroke-dasharray="{dash}"/>'
         )
         parts.append(_text(x + 24, top + 4, name, anchor="start"))
+    if band_name:
+        top = y + len(names) * 16
+        parts.append(
+            f'<rect x="{x:.1f}" y="{top - 6:.1f}" width="18" height="12" fill="{BAND}" '
+            f'fill-opacity="0.15"/>'
+        )
+        parts.append(_text(x + 24, top + 4, band_name, anchor="start"))
     return parts
 
 
@@ -158,7 +171,8 @@ def line_chart(
     def py(y: float) -> float:
         return bottom - (y - y0) / (y1 - y0) * (bottom - top)
 
-    names = [s.name for s in series] + ([band_name] if band and band_name else [])
+    names = [s.name for s in series]
+    band_name = band_name if band else ""
     words = description or f"{title}: " + "; ".join(
         f"{s.name} from {y_format(s.points[0][1])} to {y_format(s.points[-1][1])}"
         for s in series
@@ -178,9 +192,7 @@ def line_chart(
         f'<path d="M{left},{top} V{bottom} H{right}" fill="none" stroke="{INK}" stroke-width="1"/>'
     )
     out.append(_text((left + right) / 2, height - 6, x_label))
-    out.append(
-        _text(14, (top + bottom) / 2, y_label, transform=f"rotate(-90 14 {(top + bottom) / 2:.1f})")
-    )
+    out.append(_y_label(y_label, top, bottom))
     if band:
         upper = " ".join(f"{px(x):.1f},{py(h):.1f}" for x, _, h in band)
         lower = " ".join(f"{px(x):.1f},{py(lo):.1f}" for x, lo, _ in reversed(band))
@@ -213,8 +225,8 @@ def line_chart(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>'
                 for x, y in s.points
             ]
-    if len(names) > 1:
-        out += _legend(names, left + 10, top + 10)
+    if len(names) > 1 or band_name:
+        out += _legend(names, left + 10, top + 10, band_name)
     out.append("</svg>")
     return "".join(out)
 
@@ -313,9 +325,7 @@ def column_chart(
     out.append(
         f'<path d="M{left},{top} V{bottom} H{right}" fill="none" stroke="{INK}" stroke-width="1"/>'
     )
-    out.append(
-        _text(14, (top + bottom) / 2, y_label, transform=f"rotate(-90 14 {(top + bottom) / 2:.1f})")
-    )
+    out.append(_y_label(y_label, top, bottom))
     if len(series_names) > 1:
         for j, name in enumerate(series_names):
             y = top + 10 + j * 16
