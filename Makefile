@@ -57,7 +57,7 @@ demo: install .env
 # The web app with a real Celery worker and beat on the configured broker (the embedded
 # filesystem broker by default); Ctrl-C stops all three.
 serve: install .env
-	@echo "Console: http://$(DEMO_HOST):$(DEMO_PORT)/admin/  (logins printed by create_demo_users)"
+	@echo "Console: http://$(DEMO_HOST):$(DEMO_PORT)/console/  (logins printed by create_demo_users)"
 	@trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/celery -A retention worker --loglevel INFO --concurrency 2 & \
 	$(BIN)/celery -A retention beat --loglevel INFO & \
