@@ -47,6 +47,7 @@ def _proposed() -> list[Intervention]:
     return list(Intervention.objects.filter(state="proposed").order_by("-expected_net_value", "pk"))
 
 
+@pytest.mark.smoke
 def test_today_puts_the_most_valuable_offer_first_and_one_card_per_customer(shop, agent_user):
     page = _client(agent_user).get(reverse("console:today"))
     assert page.status_code == 200
@@ -65,6 +66,7 @@ def test_today_filters_by_campaign_show_only_its_offers(shop, agent_user):
     assert sorted(cards) == sorted(str(o.customer_id) for o in _proposed())
 
 
+@pytest.mark.smoke
 def test_approving_a_card_queues_its_message_and_redraws_the_card(shop, agent_user):
     offer = _proposed()[0]
     response = _client(agent_user).post(
