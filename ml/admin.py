@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from console.charts import calibration_chart, roc_chart
+from console.charts import bar_chart, calibration_chart, roc_chart
 from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
 from ml.services import promote, rollback
 from retention.formatting import money, percent
@@ -147,13 +147,44 @@ class ScoringRunAdmin(admin.ModelAdmin):
         "status",
         "model_version",
         "customers_scored",
-        "tier_counts",
+        "tiers",
         "drift_state",
         "finished_at",
     )
     list_filter = ("status", "drift_flagged")
     list_select_related = ("model_version",)
-    readonly_fields = ["drift_state", *(f.name for f in ScoringRun._meta.fields)]
+    # Words and a picture instead of the JSON and the boolean's green tick.
+    exclude = ("drift", "drift_flagged", "tier_counts")
+    readonly_fields = [
+        "drift_state",
+        "drift_chart",
+        "tiers",
+        *(
+            f.name
+            for f in ScoringRun._meta.fields
+            if f.name not in {"drift", "drift_flagged", "tier_counts"}
+        ),
+    ]
+
+    @admin.display(description="customers per risk tier")
+    def tiers(self, obj: ScoringRun) -> str:
+        counts = obj.tier_counts or {}
+        return " · ".join(f"{t} {counts[t]:,}" for t in ("high", "medium", "low") if t in counts)
+
+    @admin.display(description="Drift per feature (PSI)")
+    def drift_chart(self, obj: ScoringRun) -> str:
+        if not obj.drift:
+            return "not measured"
+        ranked = sorted(obj.drift.items(), key=lambda kv: -kv[1])[:12]
+        return mark_safe(
+            bar_chart(
+                ranked,
+                title=f"Most drifting features on {obj.as_of}",
+                vlines=[(0.1, "0.1"), (0.25, "0.25")],
+                highlight=lambda v: v > 0.25,
+                value_format=lambda v: f"{v:.2f}",
+            )
+        )
 
     @admin.display(description="Drift (PSI > 0.25)", ordering="-max_psi")
     def drift_state(self, obj: ScoringRun) -> str:

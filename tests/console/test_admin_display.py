@@ -85,3 +85,18 @@ def test_a_campaign_takes_channels_as_choices_and_the_control_group_in_percent(a
     saved = Campaign.objects.get(name="Loyal gone quiet")
     assert saved.control_share == pytest.approx(0.2)
     assert saved.channels == ["email", "sms"]  # in the channels' order of preference
+
+
+def test_a_scoring_run_shows_drift_as_a_warning_and_a_chart_not_a_tick(admin_user):
+    run = scored_run([{"customer": customer("s1")}])
+    run.drift, run.drift_flagged, run.max_psi = {"tenure_days": 0.4, "frequency": 0.02}, True, 0.4
+    run.tier_counts = {"high": 2930, "low": 1124, "medium": 946}
+    run.save()
+    html = (
+        _admin(admin_user)
+        .get(reverse("admin:ml_scoringrun_change", args=[run.pk]))
+        .content.decode()
+    )
+    assert "⚠ drift: tenure_days 0.40" in html
+    assert 'class="chart"' in html and "high 2,930 · medium 946 · low 1,124" in html
+    assert "icon-yes.svg" not in html and '{"high"' not in html
