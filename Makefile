@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+CHROMIUM ?= /usr/bin/chromium
 
 # Services used by `make test`: the ones listening on these ports, or throwaway instances
 # that scripts/test_services.sh starts under var/ and stops afterwards.
@@ -25,6 +26,9 @@ DEMO_PORT ?= 8000
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@# The browser tests drive Debian's Chromium (never a browser download).
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && apt-get install -y -qq chromium; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet ".[dev]"
@@ -53,7 +57,7 @@ demo: install .env
 # The web app with a real Celery worker and beat on the configured broker (the embedded
 # filesystem broker by default); Ctrl-C stops all three.
 serve: install .env
-	@echo "Console: http://$(DEMO_HOST):$(DEMO_PORT)/admin/  (logins printed by create_demo_users)"
+	@echo "Console: http://$(DEMO_HOST):$(DEMO_PORT)/console/  (logins printed by create_demo_users)"
 	@trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/celery -A retention worker --loglevel INFO --concurrency 2 & \
 	$(BIN)/celery -A retention beat --loglevel INFO & \

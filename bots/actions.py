@@ -21,7 +21,7 @@ from bots.limits import chat_over_limit
 from bots.models import ChatPrompt
 from bots.services import LinkRefused, chat_link, chat_unlink, prompt_close, prompt_open
 from customers.models import OfferType
-from retention.messages import offer_text
+from retention.messages import DISMISS_REASONS, offer_text
 from retention.models import Alert, Intervention
 from retention.selectors import (
     alert_for_card,
@@ -57,11 +57,6 @@ ALERTS_USAGE = "Usage: /alerts, or /alerts PAGE such as /alerts 2"
 PAGE = 8
 # "12,5" is twelve and a half; "1,000" stays as sent, and is refused as no number.
 DECIMAL_COMMA = re.compile(r"^(\d+),(\d{1,2})$")
-DISMISS_REASONS = {
-    "contacted": "already in contact with the customer",
-    "complaint": "customer has an open complaint",
-    "irrelevant": "offer not relevant for this customer",
-}
 
 
 @dataclass

@@ -4,6 +4,7 @@ the case card. Contact details are masked: chats are not a place for personal da
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -42,12 +43,12 @@ def customer_line(customer) -> str:
 
 
 def console_url(alert: Alert) -> str:
-    """A link to the alert in the console; none for a local address, which Telegram
+    """A link to the alert's customer in the console; none for a local address, which Telegram
     refuses in buttons (and which no phone could open anyway)."""
     base = settings.CONSOLE_BASE_URL.rstrip("/")
     if not base or "://127.0.0.1" in base or "://localhost" in base:
         return ""
-    return f"{base}/admin/retention/alert/{alert.pk}/change/"
+    return f"{base}/console/customers/{quote(alert.customer.external_id, safe='')}/"
 
 
 def _offer_line(intervention: Intervention | None) -> str:

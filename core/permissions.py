@@ -7,6 +7,12 @@ from rest_framework.permissions import BasePermission
 from core.roles import ADMIN, AGENT
 
 
+def in_roles(user, *names: str) -> bool:
+    """Whether ``user`` is active staff with one of these roles (superusers have all):
+    the one role check behind the API, the console and the bot."""
+    return _in_groups(user, set(names))
+
+
 def _in_groups(user, names: set[str]) -> bool:
     # Staff status is the switch that turns an account off without touching its groups,
     # and it gates the admin too: an account without it reads nothing here either.

@@ -28,6 +28,16 @@ def calibration_table(y: np.ndarray, p: np.ndarray, *, bins: int = 10) -> list[d
     return rows
 
 
+def roc_points(y: np.ndarray, p: np.ndarray, *, most: int = 60) -> list[list[float]]:
+    """The ROC curve as at most ``most`` (false positive rate, true positive rate) pairs,
+    rounded to 4 places: enough to draw it, small enough to keep with every version."""
+    fpr, tpr, _ = skm.roc_curve(y, p, drop_intermediate=True)
+    if fpr.size > most:
+        keep = np.unique(np.linspace(0, fpr.size - 1, most).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return [[round(float(f), 4), round(float(t), 4)] for f, t in zip(fpr, tpr, strict=True)]
+
+
 def evaluate(y, p, *, threshold: float = 0.5) -> dict[str, object]:
     """All metrics for one model on one labelled cut-off."""
     y = np.asarray(y, dtype=int)
@@ -51,4 +61,5 @@ def evaluate(y, p, *, threshold: float = 0.5) -> dict[str, object]:
         "top_decile_lift": float(y[top].mean() / base_rate) if base_rate else 0.0,
         "top_decile_capture": float(y[top].sum() / y.sum()),
         "calibration": calibration_table(y, p),
+        "roc": roc_points(y, p),
     }

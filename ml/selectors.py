@@ -104,3 +104,25 @@ def run_picks(run: ScoringRun) -> pd.DataFrame:
             index=pd.Index(saved["customer_id"], name="customer_id"),
             columns=[f"pick_{i + 1}" for i in range(picks.shape[1])],
         )
+
+
+def versions_for_display(*, limit: int = 30) -> list[ModelVersion]:
+    """The newest versions with their metrics, without the (large) artefacts."""
+    return list(ModelVersion.objects.defer("artifact", "reference", "search")[:limit])
+
+
+def version_for_display(version_id: int | None) -> ModelVersion | None:
+    """One version without its artefact; the champion when no id is given."""
+    versions = ModelVersion.objects.defer("artifact", "reference", "search")
+    if version_id is None:
+        return versions.filter(status=ModelVersion.Status.CHAMPION).first()
+    return versions.filter(pk=version_id).first()
+
+
+def drift_history(*, runs: int = 30) -> list[ScoringRun]:
+    """The latest finished scoring runs, oldest first, with their drift figures."""
+    done = ScoringRun.objects.filter(status=ScoringRun.Status.DONE).select_related("model_version")
+    done = done.defer(
+        "model_version__artifact", "model_version__reference", "model_version__search"
+    )
+    return list(done.order_by("-as_of", "-id")[:runs])[::-1]

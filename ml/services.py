@@ -37,6 +37,7 @@ from ml.models import ChurnDefinition, CustomerScore, ModelVersion, RiskTier, Sc
 from ml.partitions import scores_drop, scores_write
 from ml.reasons import TEXT, TOO_LITTLE_HISTORY, as_json_lists, reason_texts
 from ml.selectors import active_definition, champion, usable_champion
+from ml.signals import champion_changed
 from ml.training import ALGORITHMS, BASELINE, Dataset, TrainedModel, choose, train_zoo
 
 # A candidate may replace the champion if it is no worse on the same holdout, within these.
@@ -239,18 +240,29 @@ def gate_and_promote(
 
 
 @transaction.atomic
-def promote(*, version: ModelVersion) -> ModelVersion:
+def promote(*, version: ModelVersion, user=None, via: str = "task") -> ModelVersion:
+    """Make ``version`` the champion; ``user`` and ``via`` say who asked, for the audit
+    log (kept by the retention app through ``champion_changed``)."""
+    previous = champion()
     ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).exclude(pk=version.pk).update(
         status=ModelVersion.Status.RETIRED
     )
     version.status = ModelVersion.Status.CHAMPION
     version.promoted_at = timezone.now()
     version.save(update_fields=["status", "promoted_at"])
+    champion_changed.send(
+        sender=ModelVersion,
+        version=version,
+        previous=previous if previous and previous.pk != version.pk else None,
+        action="promoted",
+        user=user,
+        via=via,
+    )
     return version
 
 
 @transaction.atomic
-def rollback() -> ModelVersion:
+def rollback(*, user=None, via: str = "task") -> ModelVersion:
     """Retire the champion and bring back the one promoted before it."""
     current = champion()
     if current is None:
@@ -268,6 +280,14 @@ def rollback() -> ModelVersion:
     current.save(update_fields=["status", "promoted_at"])
     previous.status = ModelVersion.Status.CHAMPION
     previous.save(update_fields=["status"])
+    champion_changed.send(
+        sender=ModelVersion,
+        version=previous,
+        previous=current,
+        action="rolled_back",
+        user=user,
+        via=via,
+    )
     return previous
 
 

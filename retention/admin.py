@@ -12,6 +12,8 @@ permissions, and a token is shown once when it is issued.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -19,15 +21,17 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from knox.models import AuthToken
 from rest_framework.authtoken.models import TokenProxy
 
+from core.formatting import money, percent, points
 from core.paginators import LargeTableAdmin
 from core.roles import ADMIN, AGENT
-from customers.models import OfferType
+from customers.models import Channel, OfferType
 from ml.selectors import NotReady, latest_run, run_frame
 from retention import messages as texts
 from retention.models import (
@@ -69,6 +73,16 @@ _LISTED = 20
 
 def _actor(request) -> Actor:
     return Actor.agent(request.user, via="admin")
+
+
+def _in_console(customer) -> str:
+    """A link to the customer's page in the console (risk, reasons, offer, timeline)."""
+    url = reverse("console:customer", args=[customer.external_id])
+    return format_html('<a href="{}">{}</a>', url, customer.external_id)
+
+
+def _reasons(reasons) -> str:
+    return format_html("<ol>{}</ol>", format_html_join("", "<li>{}</li>", ((r,) for r in reasons)))
 
 
 class RecordAdmin(admin.ModelAdmin):
@@ -157,8 +171,15 @@ class RiskRuleAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "severity")
     list_editable = ("is_active",)
     inlines = [RuleConditionInline]
-    readonly_fields = ("matches_today", "created_at", "updated_at")
+    readonly_fields = ("matches_today", "cases", "created_at", "updated_at")
     raw_id_fields = ("assignee",)
+
+    @admin.display(description="Its cases")
+    def cases(self, rule: RiskRule) -> str:
+        if rule.pk is None:
+            return "-"
+        url = reverse("console:today") + f"?rule={rule.pk}"
+        return format_html('<a href="{}">open alerts of this rule in the console</a>', url)
 
     @admin.display(description="Customers it matches in the latest scoring run")
     def matches_today(self, rule: RiskRule) -> str:
@@ -196,7 +217,7 @@ class CaseReasonInline(admin.TabularInline):
 class AlertAdmin(LargeRecordAdmin):
     list_display = (
         "id",
-        "customer",
+        "customer_link",
         "rule",
         "severity",
         "state",
@@ -204,13 +225,15 @@ class AlertAdmin(LargeRecordAdmin):
         "to_do",
         "stage",
         "tier",
-        "probability",
-        "value_at_risk",
+        "risk",
+        "value",
         "assigned_to",
         "queue",
         "raised_at",
         "escalated_at",
     )
+    exclude = ("reasons",)
+    readonly_fields = ("customer_link", "risk", "value", "why")
     list_filter = ("state", "severity", "stage", "rule", "queue", "tier")
     list_select_related = ("customer", "rule", "assigned_to")
     raw_id_fields = ("customer", "assigned_to", "won_back_order")
@@ -222,6 +245,22 @@ class AlertAdmin(LargeRecordAdmin):
     @admin.display(description="To do today", boolean=True)
     def to_do(self, alert: Alert) -> bool:
         return alert.is_to_do
+
+    @admin.display(description="customer", ordering="customer__external_id")
+    def customer_link(self, alert: Alert) -> str:
+        return _in_console(alert.customer)
+
+    @admin.display(description="churn risk", ordering="probability")
+    def risk(self, alert: Alert) -> str:
+        return percent(alert.probability)
+
+    @admin.display(description="value at risk", ordering="value_at_risk")
+    def value(self, alert: Alert) -> str:
+        return money(alert.value_at_risk)
+
+    @admin.display(description="reasons")
+    def why(self, alert: Alert) -> str:
+        return _reasons(alert.reasons)
 
     def _close(self, request, queryset, *, dismiss: bool, title: str):
         form = _ask(self, request, queryset, NoteForm, title)
@@ -415,15 +454,116 @@ class OutcomeInline(admin.TabularInline):
     model = CampaignOutcome
     extra = 0
     can_delete = False
-    fields = ("as_of", "verdict", "uplift", "ci_low", "ci_high", "net_incremental_revenue", "arms")
+    fields = ("as_of", "verdict", "uplift_pp", "interval", "net", "arm_table")
     readonly_fields = fields
+
+    @admin.display(description="uplift (percentage points)")
+    def uplift_pp(self, outcome: CampaignOutcome) -> str:
+        return points(outcome.uplift)
+
+    @admin.display(description="95% interval")
+    def interval(self, outcome: CampaignOutcome) -> str:
+        return f"{points(outcome.ci_low)} to {points(outcome.ci_high)}"
+
+    @admin.display(description="net incremental revenue")
+    def net(self, outcome: CampaignOutcome) -> str:
+        return money(outcome.net_incremental_revenue)
+
+    @admin.display(description="arms")
+    def arm_table(self, outcome: CampaignOutcome) -> str:
+        return _arm_table(outcome)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
+def _arm_table(outcome: CampaignOutcome) -> str:
+    rows = [
+        (
+            arm,
+            f"{values.get('customers', 0):,}",
+            f"{values.get('retained', 0):,}",
+            percent(values.get("retention"), 1),
+            money(values.get("revenue")),
+        )
+        for arm, values in outcome.arms.items()
+    ]
+    return format_html(
+        "<table><tr><th>arm</th><th>customers</th><th>retained</th><th>retention</th>"
+        "<th>revenue</th></tr>{}</table>",
+        format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+        ),
+    )
+
+
+class CampaignForm(forms.ModelForm):
+    """Channels as ordered choices and the control group as a percentage, as people
+    think of them; the model keeps a JSON list and a share."""
+
+    channels = forms.MultipleChoiceField(
+        choices=Channel.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tried in this order: email, SMS, then the shop app.",
+    )
+    control_percent = forms.DecimalField(
+        label="Control group (%)",
+        min_value=Decimal("0.1"),
+        max_value=Decimal("99.9"),
+        decimal_places=1,
+        initial=10,
+        help_text="Share of targeted customers held out to measure the effect, e.g. 10",
+        error_messages={
+            "min_value": "The control group needs at least 0.1%% of the customers, or "
+            "nothing can be measured.",
+            "max_value": "The treatment group needs at least 0.1%% of the customers.",
+        },
+    )
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "name",
+            "goal",
+            "status",
+            "approval_mode",
+            "target_rule",
+            "target_tier",
+            "offers",
+            "channels",
+            "control_percent",
+            "max_offers",
+            "max_discount_total",
+            "max_percent_off",
+            "max_fixed_amount",
+            "max_loyalty_points",
+            "starts_on",
+            "ends_on",
+            "window_days",
+        )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["control_percent"] = round(self.instance.control_share * 100, 1)
+        else:
+            self.initial.setdefault("starts_on", timezone.localdate())
+
+    def clean_channels(self) -> list[str]:
+        chosen = set(self.cleaned_data["channels"])
+        return [c for c in Channel.values if c in chosen]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("control_percent") is not None:
+            # Set before the model's own validation, which checks both arms exist.
+            self.instance.control_share = float(data["control_percent"]) / 100
+        return data
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
     list_display = (
         "name",
         "status",
@@ -482,27 +622,19 @@ class CampaignAdmin(admin.ModelAdmin):
         result = campaign.outcomes.first() if campaign.pk else None
         if result is None:
             return "not measured yet: evaluate_campaigns runs daily"
-        rows = [
-            (
-                arm,
-                values["customers"],
-                values["retained"],
-                f"{values['retention']:.1%}" if values["retention"] is not None else "-",
-                values["revenue"],
-            )
-            for arm, values in result.arms.items()
-        ]
-        table = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
-        )
+        url = reverse("console:campaign", args=[campaign.pk])
         return format_html(
-            "<p><b>{}</b> (as of {})</p><table><tr><th>arm</th><th>customers</th>"
-            "<th>retained</th><th>retention</th><th>revenue</th></tr>{}</table>"
-            "<p>Net incremental revenue after discounts: {}</p>",
+            "<p><b>{}</b> (as of {}; uplift {}, 95% interval {} to {})</p>{}"
+            "<p>Net incremental revenue after discounts: {}</p>"
+            '<p><a href="{}">Charts of this campaign in the console</a></p>',
             result.verdict,
             result.as_of,
-            table,
-            result.net_incremental_revenue,
+            points(result.uplift),
+            points(result.ci_low),
+            points(result.ci_high),
+            _arm_table(result),
+            money(result.net_incremental_revenue),
+            url,
         )
 
 
@@ -567,7 +699,7 @@ class InterventionAdmin(LargeRecordAdmin):
         "offer_type",
         "offer_value",
         "channel",
-        "expected_net_value",
+        "net_value",
         "proposed_at",
     )
     list_filter = ("state", "arm", "campaign", "offer_type", "channel")
@@ -576,6 +708,10 @@ class InterventionAdmin(LargeRecordAdmin):
     search_fields = ("=customer__external_id", "=customer__email")
     inlines = [AuditInline]
     actions = ["approve_selected", "edit_offer", "dismiss_selected"]
+
+    @admin.display(description="expected net value", ordering="expected_net_value")
+    def net_value(self, intervention: Intervention) -> str:
+        return money(intervention.expected_net_value)
 
     @admin.action(description="Approve and send selected offers", permissions=["change"])
     def approve_selected(self, request, queryset):

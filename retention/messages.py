@@ -11,6 +11,13 @@ from retention.models import Coupon, Intervention, MessageTemplate
 
 _ENGINE = Engine(autoescape=False)  # plain text: email bodies and SMS, not HTML
 
+# The usual reasons to dismiss an offer, offered by the bot and the console alike.
+DISMISS_REASONS = {
+    "contacted": "already in contact with the customer",
+    "complaint": "customer has an open complaint",
+    "irrelevant": "offer not relevant for this customer",
+}
+
 
 def offer_text(offer_type: str, value) -> str:
     """The offer in a few words, e.g. "10% off your next order"."""

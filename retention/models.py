@@ -313,6 +313,12 @@ class Alert(models.Model):
                 fields=["handled_at"], condition=Q(handled_at__isnull=False), name="case_handled"
             ),
             models.Index(fields=["customer", "-closed_at"], name="case_cooldown"),
+            # The console's Today queue: open cases without an offer, by value at risk.
+            models.Index(
+                fields=["-value_at_risk"],
+                condition=Q(state__in=["open", "acknowledged"]),
+                name="alert_open_value",
+            ),
             models.Index(
                 fields=["won_back_order"],
                 condition=Q(won_back_order__isnull=False),
@@ -608,6 +614,12 @@ class Intervention(models.Model):
         indexes = [
             models.Index(fields=["state", "campaign"], name="intervention_state"),
             models.Index(fields=["customer", "-proposed_at"], name="intervention_customer"),
+            # The console's Today queue: offers awaiting approval, best expected value first.
+            models.Index(
+                fields=["-expected_net_value"],
+                condition=Q(state="proposed"),
+                name="intervention_proposed_value",
+            ),
             models.Index(
                 fields=["decided_by"],
                 condition=Q(decided_by__isnull=False),
@@ -637,6 +649,9 @@ class AuditAction(models.TextChoices):
     OFFER_ENDED = "offer_ended", "Case closed (every offer ended without an order)"
     LEFT_TO_WIN_BACK = "left_to_win_back", "Case closed (customer lost: left to the win-back)"
     CAPACITY_CHANGED = "capacity_changed", "Daily capacity changed"
+    # Models
+    MODEL_PROMOTED = "model_promoted", "Champion model promoted"
+    MODEL_ROLLED_BACK = "model_rolled_back", "Champion model rolled back"
     # Alerts and offers
     DISMISSED = "dismissed", "Dismissed"
     # Offers (interventions), from proposal to outcome

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 
 from core.sql import (
     NumbersQuery,
@@ -22,21 +22,26 @@ from core.sql import (
     timestamp_param,
 )
 from core.time import cutoff_of
-from customers.models import Product
+from customers.models import Customer, Event, Order, Product
 from ml.grouping import positions
-from ml.models import ScoringRun
+from ml.models import CustomerScore, RiskTier, ScoringRun
 from ml.reasons import TEXT, as_json_lists
 from ml.recommendations import NO_PICK
-from ml.selectors import active_definition, run_picks
+from ml.selectors import active_definition, run_picks, score_history
 from retention.learning import UpliftLearner, as_response
 from retention.models import (
     DEFAULT_DAILY_CAPACITY,
     AgentCapacity,
     Alert,
+    AuditEntry,
     Campaign,
+    CampaignOutcome,
     CaseReason,
+    Coupon,
     Intervention,
+    OutboxMessage,
     Queue,
+    RiskRule,
     UpliftModel,
 )
 from retention.offers import OfferOption
@@ -416,3 +421,547 @@ def campaign_uplift(campaign: Campaign, *, as_of: dt.date) -> CampaignUplift:
             seed=campaign.pk,
         )
     return CampaignUplift(finished=len(done), qini=curve, sequential=sequential)
+
+
+# --- The console's reads ----------------------------------------------------------------
+#
+# Today's queue is built by ONE function, ``today_queue``: the page renders the
+# ``QueueCard``s it returns and nothing else, so the source of the cards (alerts and
+# proposals today, one case per customer later) can change behind it.
+
+COUNT_CAP = 1000  # counts above this show as "1,000+": exact counts would scan the table
+DECISIONS = ("approved", "edited", "dismissed", "resolved", "assigned", "acknowledged")
+QUEUE_OPEN = (Alert.State.OPEN, Alert.State.ACKNOWLEDGED)  # actioned alerts wait on the customer
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the agent narrowed the queue to; empty means everything."""
+
+    queue: str = ""
+    tier: str = ""
+    stage: str = ""
+    rule: int | None = None
+    campaign: int | None = None
+
+
+@dataclass
+class QueueCard:
+    """One customer in the queue: their open alerts (highest rule priority first) and the
+    offer to decide, with the priority the queue is sorted by. ``stage`` and ``uplift``
+    stay empty until the data behind them exists."""
+
+    customer: Customer
+    alerts: list[Alert]
+    offer: Intervention | None
+    priority: float | None
+    stage: str = ""
+    uplift: float | None = None
+
+    @property
+    def lead(self) -> Alert | None:
+        return self.alerts[0] if self.alerts else None
+
+    @property
+    def probability(self) -> float:
+        return self.lead.probability if self.lead else self.offer.probability
+
+    @property
+    def value_at_risk(self) -> float:
+        return self.lead.value_at_risk if self.lead else self.offer.value_at_risk
+
+    @property
+    def tier(self) -> str:
+        return self.lead.tier if self.lead else ""
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.lead.reasons) if self.lead else []
+
+    @property
+    def assigned_to(self):
+        return next((a.assigned_to for a in self.alerts if a.assigned_to_id), None)
+
+    @property
+    def undecided(self) -> bool:
+        return self.offer is not None and self.offer.state == Intervention.State.PROPOSED
+
+    @property
+    def message(self) -> OutboxMessage | None:
+        """The offer's newest outbox message, once it was queued."""
+        if self.offer is None:
+            return None
+        messages = sorted(self.offer.messages.all(), key=lambda m: m.pk)
+        return messages[-1] if messages else None
+
+
+@dataclass
+class TodayQueue:
+    mine: list[QueueCard]
+    team: list[QueueCard]
+    more: bool  # the team queue goes on past this page
+    to_do: int
+    watching: int
+    done_today: int
+    team_done_today: int
+
+
+def _bounded(queryset) -> int:
+    return queryset.values("pk")[: COUNT_CAP + 1].count()
+
+
+def _scoped(alerts: QuerySet[Alert], offers: QuerySet[Intervention], scope: str, user):
+    if scope == "mine":
+        return alerts.filter(assigned_to=user), offers.filter(alert__assigned_to=user)
+    return alerts.filter(assigned_to__isnull=True), offers.filter(
+        Q(alert__isnull=True) | Q(alert__assigned_to__isnull=True)
+    )
+
+
+def _filtered(filters: QueueFilters, scope: str, user):
+    """Open alerts without an offer to decide, and offers awaiting approval, in scope.
+    Offers of closed alerts are left out: their case was dealt with elsewhere."""
+    offers = Intervention.objects.filter(state=Intervention.State.PROPOSED).filter(
+        Q(alert__isnull=True) | Q(alert__state__in=QUEUE_OPEN)
+    )
+    alerts = Alert.objects.filter(state__in=QUEUE_OPEN).exclude(
+        Exists(Intervention.objects.filter(alert=OuterRef("pk"), state=Intervention.State.PROPOSED))
+    )
+    alerts, offers = _scoped(alerts, offers, scope, user)
+    if filters.queue:
+        alerts, offers = (
+            alerts.filter(queue=filters.queue),
+            offers.filter(alert__queue=filters.queue),
+        )
+    if filters.tier:
+        alerts, offers = alerts.filter(tier=filters.tier), offers.filter(alert__tier=filters.tier)
+    if filters.rule:
+        alerts, offers = (
+            alerts.filter(rule_id=filters.rule),
+            offers.filter(alert__rule_id=filters.rule),
+        )
+    if filters.campaign:
+        offers = offers.filter(campaign_id=filters.campaign)
+        alerts = alerts.none()  # only offers belong to a campaign
+    if filters.stage:
+        alerts, offers = alerts.none(), offers.none()  # no stages are recorded yet
+    return alerts, offers
+
+
+def _cards(alerts, offers, *, offset: int, limit: int) -> tuple[list[QueueCard], bool]:
+    """Offers by expected net value (what approving them is worth), then open alerts
+    without an offer by value at risk; one card per customer. Both reads walk a partial
+    index in order and stop after a page (``intervention_proposed_value``,
+    ``alert_open_value``)."""
+    wanted = offset + limit + 1
+    top_offers = list(
+        offers.select_related("campaign", "alert")
+        .prefetch_related("messages")
+        .order_by("-expected_net_value", "pk")[:wanted]
+    )
+    top_alerts = list(
+        alerts.order_by("-value_at_risk", "pk").values_list("pk", "customer_id")[:wanted]
+    )
+    order: dict[int, Intervention | None] = {}
+    for offer in top_offers:
+        order.setdefault(offer.customer_id, offer)
+    for _, customer_id in top_alerts:
+        order.setdefault(customer_id, None)
+    customer_ids = list(order)[offset : offset + limit]
+    more = len(order) > offset + limit
+    return _cards_of(customer_ids, order), more
+
+
+def _cards_of(customer_ids: list[int], offers: dict[int, Intervention | None]) -> list[QueueCard]:
+    """Cards for these customers, in this order, with all their open alerts and, where no
+    offer was given, the newest offer raised from one of them (a control arm's, a decided
+    one)."""
+    customers = Customer.objects.in_bulk(customer_ids)
+    alerts: dict[int, list[Alert]] = {c: [] for c in customer_ids}
+    for alert in (
+        Alert.objects.filter(customer_id__in=customer_ids, state__in=Alert.OPEN_STATES)
+        .select_related("rule", "assigned_to")
+        .order_by("-rule__priority", "-value_at_risk", "pk")
+    ):
+        alerts[alert.customer_id].append(alert)
+    missing = [c for c in customer_ids if offers.get(c) is None]
+    latest: dict[int, Intervention] = {}
+    for offer in (
+        Intervention.objects.filter(alert_id__in=[a.pk for c in missing for a in alerts[c]])
+        .select_related("campaign", "decided_by")
+        .prefetch_related("messages")
+        .order_by("proposed_at", "pk")
+    ):
+        latest[offer.customer_id] = offer
+    cards = []
+    for customer_id in customer_ids:
+        offer = offers.get(customer_id) or latest.get(customer_id)
+        proposed = offer is not None and offer.state == Intervention.State.PROPOSED
+        cards.append(
+            QueueCard(
+                customer=customers[customer_id],
+                alerts=alerts[customer_id],
+                offer=offer,
+                priority=offer.expected_net_value if proposed else None,
+            )
+        )
+    return cards
+
+
+def today_queue(
+    *, user, filters: QueueFilters, now: dt.datetime, page: int = 1, per_page: int = 25
+) -> TodayQueue:
+    """The agent's work for today: cases assigned to them, then the team's unassigned
+    cases, each sorted by priority (the expected net value of the offer to decide, then the
+    value at risk of cases without one), with counts of what is to do, what waits on the
+    customer (watching) and what was decided today (bounded at ``COUNT_CAP``)."""
+    mine_alerts, mine_offers = _filtered(filters, "mine", user)
+    team_alerts, team_offers = _filtered(filters, "team", user)
+    mine, _ = _cards(mine_alerts, mine_offers, offset=0, limit=per_page)
+    team, more = _cards(team_alerts, team_offers, offset=(page - 1) * per_page, limit=per_page)
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    watching = Alert.objects.filter(state=Alert.State.ACTIONED).filter(
+        Q(assigned_to=user) | Q(assigned_to__isnull=True)
+    )
+    decided = AuditEntry.objects.filter(at__gte=start, action__in=DECISIONS)
+    return TodayQueue(
+        mine=mine,
+        team=team,
+        more=more,
+        to_do=min(
+            COUNT_CAP + 1,
+            _bounded(mine_alerts)
+            + _bounded(mine_offers)
+            + _bounded(team_alerts)
+            + _bounded(team_offers.filter(alert__isnull=True)),
+        ),
+        watching=_bounded(watching),
+        done_today=_bounded(decided.filter(actor=user)),
+        team_done_today=_bounded(decided.filter(actor__isnull=False)),
+    )
+
+
+def queue_card(*, customer_id: int) -> QueueCard:
+    """One customer's card as it stands now (after an action on it)."""
+    offer = (
+        Intervention.objects.filter(customer_id=customer_id, state=Intervention.State.PROPOSED)
+        .select_related("campaign", "alert")
+        .prefetch_related("messages")
+        .order_by("-expected_net_value")
+        .first()
+    )
+    return _cards_of([customer_id], {customer_id: offer})[0]
+
+
+def queue_choices() -> dict[str, list[tuple[str, str]]]:
+    """The values the queue's filters offer (rules and campaigns are few; queues come
+    from the rules, not from a scan of the alerts)."""
+    rules = list(RiskRule.objects.filter(is_active=True).order_by("-priority", "name"))
+    return {
+        "queue": [(q, q) for q in sorted({r.queue for r in rules})],
+        "tier": list(RiskTier.choices),
+        "rule": [(str(r.pk), r.name) for r in rules],
+        "campaign": [
+            (str(c.pk), c.name)
+            for c in Campaign.objects.filter(status=Campaign.Status.ACTIVE).order_by("name")
+        ],
+        "stage": [],  # no lifecycle stages are recorded yet
+    }
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: dt.datetime
+    kind: str  # order, event, alert, offer, message
+    text: str
+
+
+@dataclass
+class CustomerStory:
+    """Everything the customer page shows about one customer."""
+
+    customer: Customer
+    score: CustomerScore | None
+    history: list[CustomerScore]  # oldest first
+    alerts: list[Alert]  # open ones
+    offers: list[Intervention]  # newest first, with campaign, messages and coupon
+    orders: int
+    spend: float
+    last_order: dt.datetime | None
+    timeline: list[TimelineItem]
+    activity: list[AuditEntry]  # what staff did about the customer, newest first
+
+    @property
+    def open_offer(self) -> Intervention | None:
+        return next((o for o in self.offers if o.state == Intervention.State.PROPOSED), None)
+
+
+_EVENT_KINDS = ("review", "support_ticket", "login", "add_to_cart")
+
+
+def customer_story(customer: Customer, *, timeline_size: int = 40) -> CustomerStory:
+    """One customer's risk, reasons, history and everything done about them, read through
+    the per-customer indexes (scores by customer and run, orders and events by customer
+    and time, interventions and alerts by customer)."""
+    history = list(score_history(customer.pk)[:ML_HISTORY])
+    paid = Order.objects.filter(customer=customer, status=Order.Status.PAID)
+    totals = paid.aggregate(n=Count("pk"), spend=Sum("total"), last=Max("placed_at"))
+    offers = list(
+        Intervention.objects.filter(customer=customer)
+        .select_related("campaign", "decided_by", "coupon", "converted_order")
+        .prefetch_related("messages")
+        .order_by("-proposed_at", "-pk")[:20]
+    )
+    alerts = list(
+        Alert.objects.filter(customer=customer)
+        .select_related("rule", "assigned_to")
+        .order_by("-raised_at", "-pk")[:20]
+    )
+    timeline = [
+        TimelineItem(
+            o.placed_at,
+            "order",
+            f"order {o.external_id}: {o.total} {o.currency}, {o.get_status_display().lower()}",
+        )
+        for o in Order.objects.filter(customer=customer).order_by("-placed_at")[:timeline_size]
+    ]
+    for kind in _EVENT_KINDS:
+        for e in Event.objects.filter(customer=customer, kind=kind).order_by("-occurred_at")[:10]:
+            rating = f" ({e.value:g} of 5)" if kind == "review" and e.value is not None else ""
+            timeline.append(TimelineItem(e.occurred_at, "event", e.get_kind_display() + rating))
+    for a in alerts:
+        timeline.append(TimelineItem(a.raised_at, "alert", f"alert raised: {a.rule.name}"))
+        if a.closed_at:
+            timeline.append(
+                TimelineItem(
+                    a.closed_at, "alert", f"alert {a.get_state_display().lower()}: {a.rule.name}"
+                )
+            )
+    for o in offers:
+        timeline.append(
+            TimelineItem(
+                o.proposed_at,
+                "offer",
+                f"offer proposed ({o.campaign.name}, {o.get_arm_display().lower()})",
+            )
+        )
+        if o.decided_at:
+            who = o.decided_by.get_username() if o.decided_by else "automatic approval"
+            timeline.append(
+                TimelineItem(
+                    o.decided_at, "offer", f"offer {o.get_state_display().lower()} by {who}"
+                )
+            )
+        for m in o.messages.all():
+            if m.sent_at:
+                timeline.append(
+                    TimelineItem(
+                        m.sent_at,
+                        "message",
+                        f"{m.get_channel_display()} sent: {m.subject or m.body[:60]}",
+                    )
+                )
+        if o.converted_order_id:
+            timeline.append(
+                TimelineItem(
+                    o.converted_order.placed_at,
+                    "offer",
+                    "converted: ordered within the campaign window",
+                )
+            )
+    timeline.sort(key=lambda item: item.at, reverse=True)
+    activity = list(
+        AuditEntry.objects.filter(actor__isnull=False)
+        .filter(Q(alert__customer=customer) | Q(intervention__customer=customer))
+        .select_related("actor")
+        .order_by("-at", "-pk")[:20]
+    )
+    return CustomerStory(
+        customer=customer,
+        score=history[0] if history else None,
+        history=history[::-1],
+        alerts=[a for a in alerts if a.state in Alert.OPEN_STATES],
+        offers=offers,
+        orders=totals["n"] or 0,
+        spend=float(totals["spend"] or 0),
+        last_order=totals["last"],
+        timeline=timeline[:timeline_size],
+        activity=activity,
+    )
+
+
+ML_HISTORY = 30  # scores shown in a customer's history (runs beyond the kept ones are gone)
+
+
+@dataclass
+class CampaignReport:
+    campaign: Campaign
+    outcomes: list[CampaignOutcome]  # oldest first
+    funnel: list[tuple[str, int]]  # (state label, offers) in workflow order
+    arms: dict[str, int]
+    committed_cost: float
+    discounts: float
+
+    @property
+    def latest(self) -> CampaignOutcome | None:
+        return self.outcomes[-1] if self.outcomes else None
+
+
+_FUNNEL = (
+    Intervention.State.PROPOSED,
+    Intervention.State.APPROVED,
+    Intervention.State.EDITED,
+    Intervention.State.QUEUED,
+    Intervention.State.SENT,
+    Intervention.State.DELIVERED,
+    Intervention.State.CONVERTED,
+    Intervention.State.EXPIRED,
+    Intervention.State.DISMISSED,
+    Intervention.State.BLOCKED,
+    Intervention.State.FAILED,
+    Intervention.State.HELD_OUT,
+)
+
+
+def campaign_report(campaign: Campaign) -> CampaignReport:
+    """A campaign's measured outcomes over time, its offers by state and what it cost."""
+    by_state = dict(
+        Intervention.objects.filter(campaign=campaign)
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    arms = dict(
+        Intervention.objects.filter(campaign=campaign)
+        .values_list("arm")
+        .annotate(n=Count("pk"))
+        .values_list("arm", "n")
+    )
+    _, committed = campaign_commitments(campaign)
+    discounts = Coupon.objects.filter(
+        intervention__campaign=campaign, redeemed_at__isnull=False
+    ).aggregate(total=Sum("discount"))["total"]
+    return CampaignReport(
+        campaign=campaign,
+        outcomes=list(campaign.outcomes.order_by("as_of")),
+        funnel=[(Intervention.State(s).label, by_state.get(s, 0)) for s in _FUNNEL],
+        arms=arms,
+        committed_cost=committed,
+        discounts=float(discounts or 0),
+    )
+
+
+def campaign_list() -> list[tuple[Campaign, CampaignOutcome | None]]:
+    campaigns = list(Campaign.objects.select_related("target_rule").order_by("-starts_on", "name"))
+    latest: dict[int, CampaignOutcome] = {}
+    for outcome in CampaignOutcome.objects.filter(campaign__in=campaigns).order_by("as_of"):
+        latest[outcome.campaign_id] = outcome
+    return [(c, latest.get(c.pk)) for c in campaigns]
+
+
+@dataclass
+class Overview:
+    tiers: dict[str, int]
+    run_as_of: dt.date | None
+    value_at_risk: list[tuple[dt.date, float]]  # per finished run, oldest first
+    alert_states: dict[str, int]
+    raised: list[tuple[dt.date, dict[str, int]]]  # per day: alerts raised per rule
+    handled: list[tuple[dt.date, int]]  # per day: staff decisions
+    rules: list[str]
+    workload: list[tuple[str, int]]  # open alerts per assignee
+    messages: list[tuple[str, dict[str, int]]]  # per channel: messages per state
+    days: int
+
+
+OVERVIEW_SECONDS = 60  # how old the admins' dashboard may be
+
+
+def overview(*, now: dt.datetime, days: int = 30) -> Overview:
+    """The shop at a glance for admins, at most a minute old: its per-day counts group
+    a month of alerts, which at a million customers is millions of rows, and nobody
+    needs them fresher. Finished runs never change, so each run's value at risk is summed
+    once and kept."""
+    from django.core.cache import cache
+
+    return cache.get_or_set(
+        f"console:overview:{days}", lambda: _overview(now=now, days=days), OVERVIEW_SECONDS
+    )
+
+
+def _overview(*, now: dt.datetime, days: int) -> Overview:
+    from django.core.cache import cache
+
+    since = now - dt.timedelta(days=days)
+    runs = list(ScoringRun.objects.filter(status=ScoringRun.Status.DONE).order_by("as_of", "pk"))
+    value = []
+    for run in runs[-ML_HISTORY:]:
+        total = cache.get_or_set(
+            f"console:run-value-at-risk:{run.pk}",
+            lambda run=run: float(
+                CustomerScore.objects.filter(run=run).aggregate(v=Sum("value_at_risk"))["v"] or 0
+            ),
+            timeout=None,
+        )
+        value.append((run.as_of, total))
+    rules = dict(RiskRule.objects.values_list("pk", "name"))
+    raised: dict[dt.date, dict[str, int]] = {}
+    for day, rule_id, n in (
+        Alert.objects.filter(raised_at__gte=since)
+        .values_list("as_of", "rule_id")
+        .annotate(n=Count("pk"))
+        .values_list("as_of", "rule_id", "n")
+    ):
+        raised.setdefault(day, {})[rules.get(rule_id, "?")] = n
+    handled: dict[dt.date, int] = {}
+    for at in AuditEntry.objects.filter(
+        at__gte=since, actor__isnull=False, action__in=DECISIONS
+    ).values_list("at", flat=True):
+        handled[at.date()] = handled.get(at.date(), 0) + 1
+    workload = [
+        (username or "?", n)
+        for username, n in Alert.objects.filter(
+            state__in=Alert.OPEN_STATES, assigned_to__isnull=False
+        )
+        .values_list("assigned_to__username")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+        .values_list("assigned_to__username", "n")
+    ]
+    messages: dict[str, dict[str, int]] = {}
+    for channel, state, n in (
+        OutboxMessage.objects.filter(created_at__gte=since)
+        .values_list("channel", "state")
+        .annotate(n=Count("pk"))
+        .values_list("channel", "state", "n")
+    ):
+        messages.setdefault(channel, {})[state] = n
+    latest = runs[-1] if runs else None
+    states = dict(
+        Alert.objects.filter(state__in=Alert.OPEN_STATES)
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
+    )
+    return Overview(
+        tiers=dict(latest.tier_counts) if latest else {},
+        run_as_of=latest.as_of if latest else None,
+        value_at_risk=value,
+        alert_states=states,
+        raised=sorted(raised.items()),
+        handled=sorted(handled.items()),
+        rules=sorted({r for per in raised.values() for r in per}),
+        workload=workload,
+        messages=sorted(messages.items()),
+        days=days,
+    )
+
+
+def champion_history(*, limit: int = 20) -> list[AuditEntry]:
+    """Changes of champion model, newest first, with who made them."""
+    return list(
+        AuditEntry.objects.filter(
+            action__in=[AuditEntry.Action.MODEL_PROMOTED, AuditEntry.Action.MODEL_ROLLED_BACK]
+        )
+        .select_related("actor")
+        .order_by("-at", "-pk")[:limit]
+    )

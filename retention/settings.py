@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "customers",
     "ml",
     "bots",
+    "console",
+    "django_htmx",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "retention.urls"
@@ -149,7 +152,9 @@ STATIC_ROOT = VAR_DIR / "static"
 # Files the workers write for each other (scoring runs' feature frames). A shared volume or
 # an object-storage backend in STORAGES when workers run on several hosts.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
-LOGIN_URL = "/admin/login/"
+# Staff sign in to the console (agents land on Today); the admin keeps its own login page.
+LOGIN_URL = "/console/login/"
+LOGIN_REDIRECT_URL = "/console/"
 
 # --- Security: strict unless DEBUG; each can be relaxed explicitly behind a TLS proxy. ---
 # The proxy header and HSTS preload/subdomains are opt-in: see the access block at the end.
@@ -260,6 +265,8 @@ ANALYTICS_WORK_MEM = env_str("ANALYTICS_WORK_MEM", "256MB")
 
 # --- Retention workflow: channels, outbox and the shop's name in messages. ---
 SHOP_NAME = env_str("SHOP_NAME", "Our shop")
+# The currency the shop's money is shown in (ISO 4217), in the console and the admin.
+SHOP_CURRENCY = env_str("SHOP_CURRENCY", "EUR")
 RETENTION_MAIL_DOMAIN = env_str("RETENTION_MAIL_DOMAIN", "retention.local")
 # One backend per channel (dotted paths); SMS goes to a file in the demo until a provider
 # URL is set, webhooks only once a URL and a signing secret are set.

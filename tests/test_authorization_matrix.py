@@ -26,7 +26,8 @@ from bots.models import AlertCard, ChatLink, QueueChat
 from bots.services import link_code_create
 from customers.models import Event, Order, Product, SyntheticResponse, SyntheticShop
 from customers.models import SyntheticTruth as Truth
-from retention.models import AgentCapacity, Alert, AuditEntry, Intervention, Queue
+from ml.models import ModelVersion
+from retention.models import AgentCapacity, Alert, AuditEntry, Campaign, Intervention, Queue
 from retention.services.audit import RULE
 from retention.services.interventions import interventions_approve
 from retention.services.pipeline import after_scoring
@@ -151,6 +152,22 @@ ROUTES = {
     "delivery-receipts": Expect(403, 403, 403, write=True),
     # Telegram only, by the webhook's secret token.
     "telegram-webhook": Expect(403, 403, 403, write=True),
+    # The console: staff pages for Agents and Admins, Admin pages (overview, models and
+    # their promote / roll back buttons) refused to Agents; anonymous visitors log in.
+    "console:today": Expect(LOGIN, 200, 200),
+    "console:login": Expect(200, 302, 302),  # signed-in users go on to Today
+    "console:logout": Expect(405, 405, 405),  # logging out is a POST
+    "console:customer": Expect(LOGIN, 200, 200),
+    "console:overview": Expect(LOGIN, 403, 200),
+    "console:campaigns": Expect(LOGIN, 200, 200),
+    "console:campaign": Expect(LOGIN, 200, 200),
+    "console:models": Expect(LOGIN, 403, 200),
+    "console:model-promote": Expect(LOGIN, 403, None, write=True),
+    "console:model-rollback": Expect(LOGIN, 403, None, write=True),
+    "console:offer-approve": Expect(LOGIN, None, None, write=True),
+    "console:offer-edit": Expect(LOGIN, None, None, write=True),
+    "console:case-dismiss": Expect(LOGIN, None, None, write=True),
+    "console:case-assign-me": Expect(LOGIN, None, None, write=True),
 }
 
 
@@ -323,6 +340,14 @@ def _route_url(name: str | None, route: str, samples: dict) -> str:
     if "<str:pk>" in route:
         label = {"offer-prior": "retention.offer", "campaign-learning": "retention.campaign"}
         return reverse(name, kwargs={"pk": _sample_pk(label[name])})
+    if "<int:customer_id>" in route:
+        return reverse(name, kwargs={"customer_id": samples["customer"].pk})
+    if "<int:pk>" in route:
+        pk = {
+            "console:campaign": lambda: Campaign.objects.first().pk,
+            "console:model-promote": lambda: ModelVersion.objects.first().pk,
+        }.get(name, lambda: Intervention.objects.filter(state="proposed").first().pk)()
+        return reverse(name, kwargs={"pk": pk})
     return reverse(name)
 
 
@@ -349,11 +374,13 @@ def test_every_url_answers_each_identity_as_the_matrix_says(
     before = _fingerprint()
     wrong = []
     for key, url, expected, write in _cases(identity, samples):
-        client = web if url.startswith("/admin/") else api
+        session = url.startswith(("/admin/", "/console/"))
+        client = web if session else api
         if write:
             if expected is None:
                 continue  # allowed writes are tested with real bodies in their own modules
-            status = client.post(url, [], format="json").status_code
+            body = {} if session else []
+            status = client.post(url, body, format="json").status_code
         else:
             status = client.get(url).status_code
         if status != expected:

@@ -152,3 +152,26 @@ def _json(value: Any) -> Any:
     if _is_per_row(value):
         return [json.dumps(v or {}) for v in value]
     return json.dumps(value or {})
+
+
+MODEL_ACTIONS = {"promoted": Action.MODEL_PROMOTED, "rolled_back": Action.MODEL_ROLLED_BACK}
+
+
+def champion_change_record(
+    *, version, previous, action: str, user, via: str, at: dt.datetime
+) -> None:
+    """Audit a change of champion model: who (a user, or training and commands as a
+    scheduled run), which version replaced which, and the new champion's holdout AUC."""
+    actor = Actor.agent(user, via=via) if user is not None else Actor(SCHEDULE.kind, via=via)
+    metrics = version.metrics or {}
+    audit_write(
+        actor=actor,
+        action=MODEL_ACTIONS[action],
+        at=at,
+        detail={
+            "version": version.pk,
+            "algorithm": version.algorithm,
+            "auc": metrics.get("auc"),
+            "previous": getattr(previous, "pk", None),
+        },
+    )
