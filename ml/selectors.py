@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 from django.db.models import QuerySet
 
-from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
+from ml.models import TIER_ORDER, ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
+from ml.partitions import scores_table
+from retention.sql import NumbersQuery, read_numbers
 
 
 class NotReady(Exception):
@@ -60,17 +62,70 @@ def score_history(customer_id: int) -> QuerySet[CustomerScore]:
 
 def run_frame(run: ScoringRun) -> pd.DataFrame:
     """Features and scores of every customer the run scored, indexed by customer id:
-    the feature columns, ``probability``, ``expected_spend``, ``value_at_risk`` and ``tier``."""
+    the feature columns, ``probability``, ``expected_spend``, ``value_at_risk`` and ``tier``.
+
+    The one loader of a run for rules, proposals and previews: the scores are the stored
+    ``CustomerScore`` rows (:func:`run_scores`), the very values alerts copy, so a rule,
+    a tier and an alert never disagree about a customer at a threshold."""
+    scores = run_scores(run)
+    frame = run_features(run)
+    if not frame.index.equals(scores.index):
+        frame = frame.reindex(scores.index)
+    for name in scores.columns:
+        frame[name] = scores[name].array
+    return frame
+
+
+def run_features(run: ScoringRun) -> pd.DataFrame:
+    """The features of every customer the run scored (float32, as kept in the run's file),
+    indexed by customer id."""
     if not run.frame:
         raise NotReady(f"scoring run #{run.pk} kept no feature frame: score again with --rescore")
     with run.frame.open("rb") as handle, np.load(handle) as saved:
-        frame = pd.DataFrame(
+        return pd.DataFrame(
             saved["values"],
             index=pd.Index(saved["customer_id"], name="customer_id"),
             columns=saved["columns"].tolist(),
         )
-        frame["tier"] = saved["tier"]
-    return frame
+
+
+_TIER_CODE = " ".join(f"WHEN '{tier}' THEN {code}" for code, tier in enumerate(TIER_ORDER))
+
+
+def run_scores(run: ScoringRun) -> pd.DataFrame:
+    """The run's stored scores, indexed by customer id: ``probability``,
+    ``expected_spend`` and ``value_at_risk`` as stored (float64) and ``tier`` (categorical).
+
+    Read as numbers: the tier travels as its rank, and on PostgreSQL the run's partition
+    streams as binary COPY in ranges of blocks (outside a transaction)."""
+    table = scores_table(run.pk)
+    query = NumbersQuery(
+        sql=(
+            "SELECT customer_id, probability, expected_spend, value_at_risk,"
+            f" CAST(CASE tier {_TIER_CODE} ELSE -1 END AS SMALLINT) AS tier"
+            f" FROM {CustomerScore._meta.db_table} WHERE run_id = %s"
+            + (" AND {blocks}" if table else "")
+        ),
+        params=[run.pk],
+        columns={
+            "customer_id": "int8",
+            "probability": "float8",
+            "expected_spend": "float8",
+            "value_at_risk": "float8",
+            "tier": "int2",
+        },
+        table=table,
+    )
+    [columns] = read_numbers(query)
+    return pd.DataFrame(
+        {
+            "probability": columns["probability"],
+            "expected_spend": columns["expected_spend"],
+            "value_at_risk": columns["value_at_risk"],
+            "tier": pd.Categorical.from_codes(columns["tier"], categories=TIER_ORDER),
+        },
+        index=pd.Index(columns["customer_id"], name="customer_id"),
+    )
 
 
 def run_picks(run: ScoringRun) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ml.features import FEATURES
-from ml.models import RiskTier
+from ml.models import TIER_ORDER
 
 SCORE_FIELDS = {
     "probability": "churn probability (0-1)",
@@ -28,7 +28,7 @@ SCORE_FIELDS = {
     "tier": "risk tier (low < medium < high)",
 }
 FIELDS: dict[str, str] = {**SCORE_FIELDS, **FEATURES}
-TIER_RANK = {RiskTier.LOW.value: 0, RiskTier.MEDIUM.value: 1, RiskTier.HIGH.value: 2}
+TIER_RANK = {tier: rank for rank, tier in enumerate(TIER_ORDER)}
 
 OPERATORS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "<": operator.lt,
