@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -129,12 +130,17 @@ class ChurnDefinition(models.Model):
         }
         return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
 
+    def tiers(self, probability: np.ndarray) -> np.ndarray:
+        """The risk tier of each probability: the one boundary rule, for a whole run at
+        once and (through :meth:`tier`) for one score."""
+        return np.select(
+            [probability >= self.high_threshold, probability >= self.medium_threshold],
+            [RiskTier.HIGH.value, RiskTier.MEDIUM.value],
+            RiskTier.LOW.value,
+        )
+
     def tier(self, probability: float) -> str:
-        if probability >= self.high_threshold:
-            return RiskTier.HIGH
-        if probability >= self.medium_threshold:
-            return RiskTier.MEDIUM
-        return RiskTier.LOW
+        return str(self.tiers(np.array([probability], dtype=np.float64))[0])
 
 
 class RiskTier(models.TextChoices):
@@ -150,6 +156,10 @@ class Stage(models.TextChoices):
     AT_RISK = stages.AT_RISK, "At risk"
     LAPSING = stages.LAPSING, "Lapsing"
     LOST = stages.LOST, "Lost"
+
+
+# Tiers from least to most at risk: their rank is their code where tiers travel as numbers.
+TIER_ORDER = (RiskTier.LOW.value, RiskTier.MEDIUM.value, RiskTier.HIGH.value)
 
 
 class ModelVersion(models.Model):
@@ -218,7 +228,8 @@ class ScoringRun(models.Model):
     frame = models.FileField(
         upload_to="scoring-runs/",
         blank=True,
-        help_text="Features and scores of every scored customer, for rules and their previews",
+        help_text="Features and product picks of every scored customer, read with their scores "
+        "by rules, offers and rule previews",
     )
 
     class Meta:

@@ -52,6 +52,19 @@ def scores_write(*, run_id: int, frame: pd.DataFrame) -> int:
     return written
 
 
+def scores_table(run_id: int) -> str | None:
+    """The table holding this run's scores and no other run's (its partition), which a
+    reader may split into ranges of blocks; None on other databases, and for a run whose
+    rows went through the ORM into the default partition."""
+    if not is_postgres():
+        return None
+    name = _partition(run_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        (exists,) = cursor.fetchone()
+    return name if exists else None
+
+
 def scores_drop(*, run_ids: Iterable[int]) -> None:
     """Remove the scores of these runs (their partitions; rows that went through the
     ORM into the default partition are deleted by the runs' cascade)."""

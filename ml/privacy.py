@@ -13,9 +13,10 @@ from django.db import transaction
 from customers.models import Customer
 from customers.privacy import Erasure
 from ml.models import CustomerScore, ScoringRun
-from ml.selectors import run_frame
+from ml.selectors import run_features
 
-# The arrays of a run file that hold one row per scored customer (see attach_frame).
+# The arrays of a run file that hold one row per scored customer (see attach_frame;
+# files written before the scores lived only in CustomerScore also hold "tier" and "stage").
 PER_CUSTOMER = ("customer_id", "values", "tier", "stage", "picks")
 SCORE_FIELDS = [field.attname for field in CustomerScore._meta.concrete_fields]
 
@@ -26,19 +27,17 @@ def _runs_with_frames():
 
 def scores_export(customer: Customer) -> dict[str, Any]:
     """Every stored score with its run, and the customer's row of every run file: the
-    features the rules and offers read."""
+    features the rules and offers read beside the scores."""
     scores = CustomerScore.objects.filter(customer=customer).order_by("run__as_of", "run_id")
     features = []
     for run in _runs_with_frames():
-        frame = run_frame(run)
+        frame = run_features(run)
         if customer.pk in frame.index:
             row = frame.loc[customer.pk]
             features.append(
                 {
                     "run_id": run.pk,
                     "as_of": run.as_of,
-                    "tier": row.pop("tier"),
-                    "stage": row.pop("stage"),
                     "values": {name: float(value) for name, value in row.items()},
                 }
             )

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 from django.db.models import QuerySet
 
+from core.sql import NumbersQuery, read_numbers
 from ml import stages
-from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
+from ml.models import TIER_ORDER, ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
+from ml.partitions import scores_table
 
 
 class NotReady(Exception):
@@ -70,26 +72,85 @@ def score_history(customer_id: int) -> QuerySet[CustomerScore]:
 def run_frame(run: ScoringRun) -> pd.DataFrame:
     """Features and scores of every customer the run scored, indexed by customer id:
     the feature columns, ``probability``, ``expected_spend``, ``value_at_risk``, ``tier``
-    and ``stage``."""
+    and ``stage``.
+
+    The one loader of a run for rules, proposals and previews: the scores are the stored
+    ``CustomerScore`` rows (:func:`run_scores`), the very values alerts copy, so a rule,
+    a tier and an alert never disagree about a customer at a threshold."""
+    scores = run_scores(run)
+    frame = run_features(run)
+    if not frame.index.equals(scores.index):
+        frame = frame.reindex(scores.index)
+    for name in scores.columns:
+        frame[name] = scores[name].array
+    unstaged = frame["stage"].isna().to_numpy()
+    if unstaged.any():  # scored before stages existed: staged by today's thresholds
+        stage = frame["stage"].astype(object).to_numpy()
+        stage[unstaged] = stages.stages(
+            active_definition().stage_thresholds(),
+            probability=frame["probability"].to_numpy(float)[unstaged],
+            p_alive=frame["bgnbd_p_alive"].to_numpy(float)[unstaged],
+            recency_days=frame["recency_days"].to_numpy(float)[unstaged],
+        )
+        frame["stage"] = stage
+    return frame
+
+
+def run_features(run: ScoringRun) -> pd.DataFrame:
+    """The features of every customer the run scored (float32, as kept in the run's file),
+    indexed by customer id."""
     if not run.frame:
         raise NotReady(f"scoring run #{run.pk} kept no feature frame: score again with --rescore")
     with run.frame.open("rb") as handle, np.load(handle) as saved:
-        frame = pd.DataFrame(
+        return pd.DataFrame(
             saved["values"],
             index=pd.Index(saved["customer_id"], name="customer_id"),
             columns=saved["columns"].tolist(),
         )
-        frame["tier"] = saved["tier"]
-        stage = saved.get("stage")
-    if stage is None:  # a run scored before stages existed: staged by today's thresholds
-        stage = stages.stages(
-            active_definition().stage_thresholds(),
-            probability=frame["probability"].to_numpy(float),
-            p_alive=frame["bgnbd_p_alive"].to_numpy(float),
-            recency_days=frame["recency_days"].to_numpy(float),
-        )
-    frame["stage"] = stage
-    return frame
+
+
+_TIER_CODE = " ".join(f"WHEN '{tier}' THEN {code}" for code, tier in enumerate(TIER_ORDER))
+_STAGE_CODE = " ".join(f"WHEN '{stage}' THEN {code}" for code, stage in enumerate(stages.ORDER))
+
+
+def run_scores(run: ScoringRun) -> pd.DataFrame:
+    """The run's stored scores, indexed by customer id: ``probability``,
+    ``expected_spend`` and ``value_at_risk`` as stored (float64), ``tier`` and ``stage``
+    (categorical; the stage is missing for runs scored before stages existed).
+
+    Read as numbers: tier and stage travel as their rank, and on PostgreSQL the run's
+    partition streams as binary COPY in ranges of blocks (outside a transaction)."""
+    table = scores_table(run.pk)
+    query = NumbersQuery(
+        sql=(
+            "SELECT customer_id, probability, expected_spend, value_at_risk,"
+            f" CAST(CASE tier {_TIER_CODE} ELSE -1 END AS SMALLINT) AS tier,"
+            f" CAST(CASE stage {_STAGE_CODE} ELSE -1 END AS SMALLINT) AS stage"
+            f" FROM {CustomerScore._meta.db_table} WHERE run_id = %s"
+            + (" AND {blocks}" if table else "")
+        ),
+        params=[run.pk],
+        columns={
+            "customer_id": "int8",
+            "probability": "float8",
+            "expected_spend": "float8",
+            "value_at_risk": "float8",
+            "tier": "int2",
+            "stage": "int2",
+        },
+        table=table,
+    )
+    [columns] = read_numbers(query)
+    return pd.DataFrame(
+        {
+            "probability": columns["probability"],
+            "expected_spend": columns["expected_spend"],
+            "value_at_risk": columns["value_at_risk"],
+            "tier": pd.Categorical.from_codes(columns["tier"], categories=TIER_ORDER),
+            "stage": pd.Categorical.from_codes(columns["stage"], categories=stages.ORDER),
+        },
+        index=pd.Index(columns["customer_id"], name="customer_id"),
+    )
 
 
 def run_picks(run: ScoringRun) -> pd.DataFrame:

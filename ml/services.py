@@ -33,7 +33,7 @@ from ml.explain import predict_and_explain
 from ml.features import FEATURE_NAMES, build_features
 from ml.labels import churn_labels
 from ml.metrics import evaluate
-from ml.models import ChurnDefinition, CustomerScore, ModelVersion, RiskTier, ScoringRun
+from ml.models import ChurnDefinition, CustomerScore, ModelVersion, ScoringRun
 from ml.partitions import scores_drop, scores_write
 from ml.reasons import TEXT, TOO_LITTLE_HISTORY, as_json_lists, reason_texts
 from ml.selectors import active_definition, champion, usable_champion
@@ -291,14 +291,6 @@ def rollback(*, user=None, via: str = "task") -> ModelVersion:
     return previous
 
 
-def _tiers(probability: np.ndarray, definition: ChurnDefinition) -> np.ndarray:
-    return np.select(
-        [probability >= definition.high_threshold, probability >= definition.medium_threshold],
-        [RiskTier.HIGH.value, RiskTier.MEDIUM.value],
-        RiskTier.LOW.value,
-    )
-
-
 def _score_frame(
     features: pd.DataFrame,
     *,
@@ -327,7 +319,7 @@ def _score_frame(
         {
             "customer_id": features.index,
             "probability": probability,
-            "tier": _tiers(probability, definition),
+            "tier": definition.tiers(probability),
             "expected_spend": expected_spend.round(2).to_numpy(),
             "value_at_risk": (probability * expected_spend).round(2).to_numpy(),
             "source": np.where(
@@ -388,7 +380,7 @@ def score_customers(
         psi |= drift.psi(
             reference["score_bins"], pd.DataFrame({SCORE_REFERENCE: frame["probability"]})
         )
-        attach_frame(run, features, frame, picks)
+        attach_frame(run, features=features, picks=picks)
         with transaction.atomic():
             scores_write(run_id=run.pk, frame=frame)
             run.status = ScoringRun.Status.DONE
@@ -411,26 +403,18 @@ def score_customers(
     return run
 
 
-FRAME_SCORES = ["probability", "expected_spend", "value_at_risk"]
-
-
-def attach_frame(
-    run: ScoringRun, features: pd.DataFrame, scores: pd.DataFrame, picks: pd.DataFrame
-) -> None:
+def attach_frame(run: ScoringRun, *, features: pd.DataFrame, picks: pd.DataFrame) -> None:
     """Keep the run's features and product picks beside its scores, so rules (and an
     admin previewing one) and offers read them in a second instead of recomputing minutes
-    of SQL. float32 halves the size; rule thresholds never need more precision."""
-    values = np.column_stack(
-        [features[FEATURE_NAMES].to_numpy(np.float32), scores[FRAME_SCORES].to_numpy(np.float32)]
-    )
+    of SQL. The scores themselves are only in ``CustomerScore``, which every reader joins
+    (``ml.selectors.run_frame``): a second copy here would be read in a second precision.
+    float32 halves the file; this is the only stored copy of the features."""
     buffer = io.BytesIO()
     np.savez(
         buffer,
         customer_id=features.index.to_numpy(np.int64),
-        columns=np.array(FEATURE_NAMES + FRAME_SCORES),
-        values=values,
-        tier=scores["tier"].to_numpy().astype("U6"),
-        stage=scores["stage"].to_numpy().astype("U7"),
+        columns=np.array(FEATURE_NAMES),
+        values=features[FEATURE_NAMES].to_numpy(np.float32),
         picks=picks.reindex(features.index).to_numpy(np.int64),
     )
     run.frame.save(f"run-{run.pk}.npz", ContentFile(buffer.getvalue()), save=False)

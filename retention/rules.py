@@ -20,7 +20,7 @@ import pandas as pd
 
 from ml import stages
 from ml.features import FEATURES
-from ml.models import RiskTier
+from ml.models import TIER_ORDER
 
 SCORE_FIELDS = {
     "probability": "churn probability (0-1)",
@@ -30,7 +30,7 @@ SCORE_FIELDS = {
     "stage": "lifecycle stage (active < at_risk < lapsing < lost)",
 }
 FIELDS: dict[str, str] = {**SCORE_FIELDS, **FEATURES}
-TIER_RANK = {RiskTier.LOW.value: 0, RiskTier.MEDIUM.value: 1, RiskTier.HIGH.value: 2}
+TIER_RANK = {tier: rank for rank, tier in enumerate(TIER_ORDER)}
 STAGE_RANK = {stage: rank for rank, stage in enumerate(stages.ORDER)}
 # Fields compared by rank, with the words a condition may name.
 RANKED = {"tier": TIER_RANK, "stage": STAGE_RANK}

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ml', '0005_scores_partitioned_by_run'),
+        ('ml', '0006_scoring_run_frame_holds_features'),
     ]
 
     operations = [

@@ -227,7 +227,7 @@ def _write(campaign, chosen: pd.DataFrame, options, run: ScoringRun, now) -> Non
             "offer_value": [o.value for o in option],
             "recommended_skus": skus.to_numpy(),
             "channel": "",
-            "probability": chosen["probability"].round(6).to_numpy(),
+            "probability": chosen["probability"].to_numpy(),
             "value_at_risk": chosen["value_at_risk"].round(2).to_numpy(),
             "expected_net_value": chosen["net"].round(2).to_numpy(),
             "expected_cost": chosen["cost"].round(2).to_numpy(),

@@ -5,7 +5,8 @@ import pytest
 from django.db import IntegrityError, connection
 
 from ml.models import CustomerScore, ScoringRun
-from ml.partitions import scores_drop, scores_write
+from ml.partitions import scores_drop, scores_table, scores_write
+from ml.selectors import run_scores
 from tests.retention.factories import customer, scored_run
 
 pytestmark = [
@@ -53,3 +54,32 @@ def test_a_score_for_an_unknown_customer_is_refused_at_the_write():
     with pytest.raises(IntegrityError, match="customer"):
         scores_write(run_id=other.pk, frame=score_row(other.pk, 987654321))
     assert f"ml_customerscore_run{other.pk}" not in partitions()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_runs_scores_stream_back_exactly_from_its_partition_or_the_default_one():
+    people = [customer(f"c{i}") for i in range(5)]
+    run = scored_run(
+        [{"customer": p, "probability": 0.2 * i + 1e-12} for i, p in enumerate(people)]
+    )
+    by_orm = ScoringRun.objects.create(as_of=run.as_of, model_version=run.model_version)
+    CustomerScore.objects.bulk_create(
+        CustomerScore(
+            run=by_orm,
+            customer=p,
+            probability=0.7 + 1e-8,
+            tier="high",
+            expected_spend=1.0,
+            value_at_risk=0.7 + 1e-8,
+        )
+        for p in people[:2]
+    )
+    assert scores_table(run.pk) == f"ml_customerscore_run{run.pk}"
+    assert scores_table(by_orm.pk) is None
+    assert not connection.in_atomic_block  # so the reads stream over their own connections
+    for each in (run, by_orm):
+        read = run_scores(each)
+        stored = CustomerScore.objects.filter(run=each)
+        assert sorted(zip(read.index, read["probability"], read["tier"], strict=True)) == sorted(
+            stored.values_list("customer_id", "probability", "tier")
+        )

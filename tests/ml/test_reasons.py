@@ -7,7 +7,6 @@ import pytest
 from ml.features import FEATURE_NAMES
 from ml.models import ChurnDefinition, RiskTier
 from ml.reasons import as_json_lists, reason_texts
-from ml.services import _tiers
 
 
 def frame(**values):
@@ -86,7 +85,7 @@ def test_unknown_feature_has_no_template():
 )
 def test_tiers_follow_the_admins_thresholds(probability, tier):
     definition = ChurnDefinition(high_threshold=0.7, medium_threshold=0.4)
-    assert _tiers(np.array([probability]), definition)[0] == tier
+    assert definition.tiers(np.array([probability]))[0] == tier
     assert definition.tier(probability) == tier
 
 

@@ -87,7 +87,7 @@ def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:
         index=ids,
         columns=["pick_1", "pick_2", "pick_3"],
     )
-    attach_frame(run, features, scores, picks)
+    attach_frame(run, features=features, picks=picks)
     scores_write(run_id=run.pk, frame=scores)
     run.status, run.customers_scored = ScoringRun.Status.DONE, len(rows)
     run.save()

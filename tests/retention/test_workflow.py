@@ -9,7 +9,18 @@ import numpy as np
 import pytest
 
 from customers.models import Event, Product
-from retention.models import Alert, AuditEntry, Coupon, Intervention, Offer, OutboxMessage
+from ml.models import CustomerScore
+from ml.selectors import active_definition
+from retention.models import (
+    Alert,
+    AuditEntry,
+    Coupon,
+    Intervention,
+    Offer,
+    OutboxMessage,
+    RiskRule,
+    RuleCondition,
+)
 from retention.offers import AMOUNT_RANGE, PERCENT_RANGE, POINTS_RANGE
 from retention.policy import CAP_7, NO_CHANNEL, OPTED_OUT, contact_decisions
 from retention.selectors import recommended_skus
@@ -59,6 +70,40 @@ def test_rules_raise_one_alert_and_one_offer_per_customer_however_often_they_run
     assert arms == {"treatment", "control"}
     alert = high.first()
     assert alert.reasons == ["no order for 74 days"] and alert.tier == "high"
+
+
+def test_a_rule_threshold_a_tier_an_alert_and_an_offer_see_one_probability_at_a_boundary():
+    """In float32, 0.70000001 falls below the high tier's 0.7 and 0.399999999 rises to the
+    medium tier's 0.4: rules read on a float32 copy of the scores disagreed with the tiers."""
+    definition = active_definition()
+    high, medium = definition.high_threshold, definition.medium_threshold
+    just_high, just_low = high + 1e-8, medium - 1e-9
+    assert float(np.float32(just_high)) < high and float(np.float32(just_low)) >= medium
+    edge, below = customer("edge"), customer("below")
+    rules = {}
+    for name, threshold in (("at least high", high), ("at least medium", medium)):
+        rules[name] = RiskRule.objects.create(name=name)
+        RuleCondition.objects.create(
+            rule=rules[name], field="probability", operator=">=", value=str(threshold)
+        )
+    run = scored_run(
+        [{"customer": edge, "probability": just_high}, {"customer": below, "probability": just_low}]
+    )
+    win_back = campaign()  # targets "High churn risk": tier = high
+    by_tier = campaign(name="By tier", target_rule=None, target_tier="high")
+
+    after_scoring(run=run, now=NOW)
+
+    scores = {s.customer_id: s for s in CustomerScore.objects.filter(run=run)}
+    assert scores[edge.pk].tier == "high" and scores[below.pk].tier == "low"
+    for rule in (*rules.values(), RiskRule.objects.get(name="High churn risk")):
+        alerted = set(Alert.objects.filter(rule=rule).values_list("customer_id", flat=True))
+        assert alerted == {edge.pk}, rule.name
+    offered = Intervention.objects.filter(campaign__in=[win_back, by_tier])
+    assert set(offered.values_list("customer_id", flat=True)) == {edge.pk}
+    seen = [*Alert.objects.values_list("probability", flat=True)]
+    seen += offered.values_list("probability", flat=True)
+    assert len(seen) == 5 and set(seen) == {scores[edge.pk].probability} == {just_high}
 
 
 def test_a_closed_alert_is_not_raised_again_within_its_cooldown(at_risk):
