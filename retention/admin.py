@@ -608,7 +608,7 @@ class CampaignAdmin(admin.ModelAdmin):
             f"{q.auuc:+.4f}",
             f"{q.auuc_low:+.4f}",
             f"{q.auuc_high:+.4f}",
-            mark_safe(qini_chart(q)),  # every label escaped by retention.charts
+            mark_safe(qini_chart(q)),  # every label escaped by core.charts
             top,
         )
 

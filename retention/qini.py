@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retention.charts import Series, line_chart
+from core.charts import Series, line_chart
 from retention.uplift import Uplift, retention_uplift
 
 GRID = 50
@@ -112,16 +112,18 @@ def qini(
 
 
 def qini_chart(result: Qini) -> str:
-    """The curve against random targeting, as SVG (see ``retention.charts``)."""
+    """The curve against random targeting, as SVG (see ``core.charts``)."""
     note = f"AUUC {result.auuc:+.4f} (95% CI {result.auuc_low:+.4f} to {result.auuc_high:+.4f})"
     return line_chart(
         [
-            Series("Targeting by learned uplift", result.fraction, result.curve),
-            Series("Random targeting", result.fraction, result.random, dashed=True),
+            Series(
+                "Targeting by learned uplift", list(zip(result.fraction, result.curve, strict=True))
+            ),
+            Series("Random targeting", list(zip(result.fraction, result.random, strict=True))),
         ],
         title="Qini curve",
         x_label="share of the campaign's customers, highest predicted uplift first",
         y_label="incremental retained per treated",
+        description=note,
         y_format=lambda v: f"{v:.1%}",
-        note=note,
     )

@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from retention.charts import Series, line_chart
 from retention.learning import UpliftLearner, as_response, effect_posterior
 from retention.qini import qini, qini_chart
 from retention.sequential import (
@@ -166,20 +165,6 @@ def test_a_real_effect_is_kept_a_harmful_one_stopped_and_a_small_sample_waits():
     _, lo, hi = confidence_sequence(1000, 350, 1000, 300)
     wald = retention_uplift(treated=1000, treated_retained=350, control=1000, control_retained=300)
     assert lo < wald.ci_low and hi > wald.ci_high  # the price of looking every day
-
-
-def test_a_chart_is_valid_svg_with_every_label_escaped():
-    svg = line_chart(
-        [Series("<model>", [0, 0.5, 1], [0, 0.2, 0.1]), Series("a & b", [0, 1], [0, 0.1], True)],
-        title='Qini "curve" <script>',
-        x_label="x",
-        y_label="y",
-        note="AUUC < 1",
-    )
-    root = ET.fromstring(svg)
-    assert root.tag.endswith("svg")
-    assert "<script>" not in svg and "&lt;model&gt;" in svg
-    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2
 
 
 def test_the_qini_chart_names_its_auuc():
