@@ -97,7 +97,9 @@ def test_a_rule_threshold_a_tier_an_alert_and_an_offer_see_one_probability_at_a_
     scores = {s.customer_id: s for s in CustomerScore.objects.filter(run=run)}
     assert scores[edge.pk].tier == "high" and scores[below.pk].tier == "low"
     for rule in (*rules.values(), RiskRule.objects.get(name="High churn risk")):
-        alerted = set(Alert.objects.filter(rule=rule).values_list("customer_id", flat=True))
+        alerted = set(
+            Alert.objects.filter(case_reasons__rule=rule).values_list("customer_id", flat=True)
+        )
         assert alerted == {edge.pk}, rule.name
     offered = Intervention.objects.filter(campaign__in=[win_back, by_tier])
     assert set(offered.values_list("customer_id", flat=True)) == {edge.pk}
