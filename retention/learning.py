@@ -116,42 +116,32 @@ def effect_posterior(
     )
 
 
+# Shallow and slow: retained-or-not is a noisy label, and the effects are differences of a
+# few points between two of these fits.
+_SHALLOW = dict(
+    n_estimators=150,
+    learning_rate=0.03,
+    num_leaves=7,
+    min_child_samples=200,
+    reg_lambda=10.0,
+    subsample=0.8,
+    subsample_freq=1,
+    colsample_bytree=0.8,
+    n_jobs=1,
+    verbose=-1,
+)
+
+
 def _classifier(seed: int):
     from lightgbm import LGBMClassifier
 
-    # Shallow and slow: retained-or-not is a noisy label, and the effects are differences
-    # of a few points between two of these fits.
-    return LGBMClassifier(
-        n_estimators=150,
-        learning_rate=0.03,
-        num_leaves=7,
-        min_child_samples=200,
-        reg_lambda=10.0,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
-        random_state=seed,
-        n_jobs=1,
-        verbose=-1,
-    )
+    return LGBMClassifier(random_state=seed, **_SHALLOW)
 
 
 def _regressor(seed: int):
     from lightgbm import LGBMRegressor
 
-    return LGBMRegressor(
-        n_estimators=150,
-        learning_rate=0.03,
-        num_leaves=7,
-        min_child_samples=200,
-        subsample=0.8,
-        subsample_freq=1,
-        colsample_bytree=0.8,
-        reg_lambda=10.0,
-        random_state=seed,
-        n_jobs=1,
-        verbose=-1,
-    )
+    return LGBMRegressor(random_state=seed, **_SHALLOW)
 
 
 class UpliftLearner:
