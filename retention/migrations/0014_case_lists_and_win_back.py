@@ -42,6 +42,24 @@ def queues_and_win_back(apps, schema_editor):
         campaign.offers.set(Offer.objects.filter(offer_type__in=CHEAP_OFFERS, is_active=True))
 
 
+def drop_stage_campaigns(apps, schema_editor):
+    """Going back before stages: a campaign that targets only a stage (the win-back made
+    above, or one an admin made since) has no target the older schema allows. Its offers
+    go with it; one that already made interventions stops the reversal at their key."""
+    Campaign = apps.get_model("retention", "Campaign")
+    ids = list(
+        Campaign.objects.filter(target_rule__isnull=True, target_tier="")
+        .exclude(target_stage="")
+        .values_list("pk", flat=True)
+    )
+    Campaign.offers.through.objects.filter(campaign_id__in=ids).delete()
+    if ids:
+        schema_editor.execute(
+            f"DELETE FROM {Campaign._meta.db_table} WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            ids,
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -89,6 +107,6 @@ class Migration(migrations.Migration):
             model_name='alert',
             constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['open', 'acknowledged', 'actioned'])), fields=('customer',), name='one_open_case_per_customer'),
         ),
-        migrations.RunPython(queues_and_win_back, migrations.RunPython.noop),
+        migrations.RunPython(queues_and_win_back, drop_stage_campaigns),
         migrations.RunPython(sync_roles, migrations.RunPython.noop),
     ]

@@ -68,6 +68,7 @@ def test_a_campaign_takes_channels_as_choices_and_the_control_group_in_percent(a
         "offers": [Offer.objects.get(offer_type="percent_off").pk],
         "channels": ["sms", "email"],
         "control_percent": "20",
+        "exploration_share": "0.1",
         "max_percent_off": "20",
         "max_fixed_amount": "20",
         "max_loyalty_points": "1000",
