@@ -61,8 +61,15 @@ def test_the_writer_refuses_an_action_outside_the_set_and_writes_nothing(
     assert AuditEntry.objects.count() == stored
 
 
-@pytest.mark.django_db
-def test_one_event_is_one_row_holding_every_field(admin_user):
+@pytest.fixture
+def empty_audit(db):
+    """Start from an empty audit table inside the test's transaction (undone after it):
+    rows that shared fixtures committed earlier, such as a trained champion's promotion,
+    are not what these tests wrote."""
+    AuditEntry.objects.all().delete()
+
+
+def test_one_event_is_one_row_holding_every_field(admin_user, empty_audit):
     written = audit_write(
         actor=Actor.agent(admin_user, via="bot", chat_id=42),
         action=Action.CHAT_LINKED,
@@ -84,8 +91,7 @@ def test_one_event_is_one_row_holding_every_field(admin_user):
     assert entry.detail == {"from": ["percent_off", "10"], "note": "by phone"}
 
 
-@pytest.mark.django_db
-def test_many_rows_take_values_per_row_and_shared_ones_in_one_write():
+def test_many_rows_take_values_per_row_and_shared_ones_in_one_write(empty_audit):
     written = audit_write(
         actor=SCHEDULE,
         action=[Action.BLOCKED, Action.QUEUED, Action.QUEUED],
@@ -105,14 +111,12 @@ def test_many_rows_take_values_per_row_and_shared_ones_in_one_write():
     ]
 
 
-@pytest.mark.django_db
-def test_an_empty_id_list_writes_nothing():
+def test_an_empty_id_list_writes_nothing(empty_audit):
     assert audit_write(actor=RULE, action=Action.PROPOSED, at=AT, intervention_id=[]) == 0
     assert not AuditEntry.objects.exists()
 
 
-@pytest.mark.django_db
-def test_values_per_row_of_different_lengths_are_refused():
+def test_values_per_row_of_different_lengths_are_refused(empty_audit):
     with pytest.raises(ValueError, match="audit rows: to_state has 1 values for 2 rows"):
         audit_write(
             actor=RULE, action=Action.PROPOSED, at=AT, from_state=["", ""], to_state=["proposed"]
