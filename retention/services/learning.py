@@ -89,7 +89,7 @@ def _features(finished: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             frame = run_frame(run)
         except NotReady:
             continue
-        frame = frame.drop(columns=["tier"])
+        frame = frame.drop(columns=["tier", "stage"])  # labels, not numbers
         columns = columns or list(frame.columns)
         found = group[group["customer_id"].isin(frame.index)]
         x = frame.reindex(columns=columns).loc[found["customer_id"].to_numpy()]

@@ -176,6 +176,24 @@ def _frame():
     return pd.DataFrame({"probability": [0.9], "tier": ["high"]}, index=[1])
 
 
+def test_a_per_customer_model_learns_from_the_run_frames_the_offers_were_proposed_on(
+    monkeypatch,
+):
+    """The X-learner reads each intervention's features from its day's scoring run, whose
+    frame also carries the tier and the lifecycle stage as labels."""
+    for module in ("retention.learning", "retention.services.learning"):
+        monkeypatch.setattr(f"{module}.MIN_MODEL_ARM", 20)
+    percent, _ = _offers()
+    _finished(campaign(window_days=30), percent, n=30, treated_retained=20, control_retained=8)
+    proposed = Intervention.objects.select_related("customer")
+    scored_run(
+        [{"customer": i.customer, "recency_days": 10.0 + n} for n, i in enumerate(proposed)],
+        as_of=proposed.first().as_of,
+    )
+    learned = uplift_learn(as_of=AS_OF, now=NOW)
+    assert learned.artifact and learned.features and "stage" not in learned.features
+
+
 def test_interventions_whose_window_is_still_open_teach_nothing():
     percent, _ = _offers()
     camp = campaign(window_days=60)
