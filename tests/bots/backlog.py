@@ -11,11 +11,12 @@ from tests.bots.fake_bot_api import FakeBotApi
 from tests.retention.factories import AS_OF, NOW
 
 CHAT = 1001
-BACKLOG = 2000
+BACKLOG = 600
 
 
 def backlog_alerts() -> int:
-    """A case on the to-do list for each of 2,000 customers, all for one queue chat."""
+    """A case on the to-do list for each of BACKLOG customers, all for one queue chat:
+    enough cards to outlast several of the pusher's leases, few enough to stay quick."""
     QueueChat.objects.create(queue="shared", chat_id=CHAT)
     people = Customer.objects.bulk_create(
         Customer(external_id=f"b{n:04d}", name=f"Backlog {n}") for n in range(BACKLOG)

@@ -32,6 +32,7 @@ class FakeBotApi(LocalJsonServer):
         self.refuse_next = 0  # how many sendMessage calls answer 400, as for a bad message
         self.on_send: Callable[[int], None] | None = None  # called with the count of sends
         self.retry_after = 1
+        self.latency = 0.0  # seconds each sendMessage takes, as across the internet
         self._lock = threading.Lock()
         self._message_id = 1000
         self.base_url = f"{self.address}/bot"
@@ -45,6 +46,8 @@ class FakeBotApi(LocalJsonServer):
         return self.handle(path.rsplit("/", 1)[-1], params)
 
     def handle(self, method: str, params: dict) -> tuple[int, dict]:
+        if method == "sendMessage" and self.latency:
+            time.sleep(self.latency)
         if method == "sendMessage" and self.on_send is not None:
             self.on_send(len(self.sent()) + 1)
         with self._lock:

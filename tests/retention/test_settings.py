@@ -28,6 +28,21 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+def _settings(expression: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Print ``expression`` over the settings module ``s`` as a fresh process reads it from
+    ``env``: the settings alone, without setting up every app as ``manage.py`` would."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "-c", f"import retention.settings as s; print({expression})"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.mark.smoke
 def test_deploy_check_is_clean_with_production_settings(tmp_path):
     result = _manage(
@@ -60,13 +75,7 @@ def test_the_embedded_default_needs_no_server(tmp_path, monkeypatch):
     env = {"DEBUG": "1", "RETENTION_VAR_DIR": str(tmp_path)}
     for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
         monkeypatch.delenv(name, raising=False)
-    result = _manage(
-        "shell",
-        "-c",
-        "from django.conf import settings as s; "
-        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)",
-        env=env,
-    )
+    result = _settings("s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL", env)
     assert result.returncode == 0, result.stderr
     assert "sqlite3 filesystem://" in result.stdout
     assert (tmp_path / "broker" / "out").is_dir()
@@ -80,12 +89,7 @@ def test_the_suite_runs_on_postgresql_and_redis():
 
 
 def _setting(expression: str, env: dict[str, str], tmp_path) -> str:
-    result = _manage(
-        "shell",
-        "-c",
-        f"from django.conf import settings as s; print({expression})",
-        env={**PRODUCTION_ENV, "RETENTION_VAR_DIR": str(tmp_path), **env},
-    )
+    result = _settings(expression, {**PRODUCTION_ENV, "RETENTION_VAR_DIR": str(tmp_path), **env})
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 
@@ -123,8 +127,8 @@ def test_the_cache_is_the_redis_broker_or_else_process_memory(tmp_path, monkeypa
     """The bot's rate limits hold across processes only if the cache is shared: Redis
     whenever the broker is Redis, unless CACHE_URL says otherwise."""
     monkeypatch.delenv("CACHE_URL", raising=False)
-    show = "from django.conf import settings as s; c = s.CACHES['default']; " + (
-        "print(c['BACKEND'].rsplit('.', 1)[1], c.get('LOCATION', '-'))"
+    show = (
+        "s.CACHES['default']['BACKEND'].rsplit('.', 1)[1], s.CACHES['default'].get('LOCATION', '-')"
     )
     env = {"DEBUG": "1", "RETENTION_VAR_DIR": str(tmp_path)}
     cases = [
@@ -139,8 +143,8 @@ def test_the_cache_is_the_redis_broker_or_else_process_memory(tmp_path, monkeypa
         ),
     ]
     for given, expected in cases:
-        result = _manage("shell", "-c", show, env={**env, **given})
+        result = _settings(show, {**env, **given})
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().endswith(expected)
-    wrong = _manage("check", env={**env, "CACHE_URL": "memcached://x"})
+    wrong = _settings("s.CACHES", {**env, "CACHE_URL": "memcached://x"})
     assert wrong.returncode != 0 and "CACHE_URL must be" in wrong.stderr
