@@ -330,8 +330,16 @@ class Alert(models.Model):
         return f"{self.rule} · customer {self.customer_id} ({self.state})"
 
     @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.state in self.WAITING_STATES
+
+    @property
     def is_to_do(self) -> bool:
-        return self.planned_on is not None and self.state in self.WAITING_STATES
+        return self.planned_on is not None and self.is_waiting
 
 
 class CaseReason(models.Model):
