@@ -182,6 +182,9 @@ class TodaysQueue:
 
 
 def _count(cases: QuerySet[Alert], cap: int | None) -> int:
+    """How many; with ``cap``, at most cap + 1, read in the list's order, so the read
+    stays on the list's partial index and stops there (a read in any order may start
+    with years of closed cases)."""
     if cap is None:
         return cases.count()
     return cases.values("pk")[: cap + 1].count()
