@@ -1,8 +1,9 @@
 """Server time of every console page: each requested REPEAT times through Django's test
 client (no browser, no network) against the configured database, as an agent and as an
 Admin; prints p50 and p95 per page. Target: p95 <= 300 ms on the 1M-customer shop that
-``bench/score.py`` and ``bench/pipeline.py`` leave in ``bench_score`` (the Today queue
-stays inside it because it walks partial indexes, never the scores table).
+``bench/score.py`` and ``bench/pipeline.py`` leave in ``bench_score`` (Today stays inside
+it because each of its lists walks a partial index of waiting cases in priority order and
+stops, never reading the scores table).
 
 The first request of each page is a warm-up, printed as "first" but not counted
 (connection, template compilation, and the overview, which is kept for a minute). Read-only:
@@ -37,17 +38,20 @@ def pages() -> list[tuple[str, str]]:
     from django.urls import reverse
 
     from ml.models import ModelVersion
-    from retention.models import Alert, Campaign, Intervention
+    from retention.models import Alert, Campaign, RiskRule
 
-    offer = Intervention.objects.filter(state="proposed").order_by("-expected_net_value").first()
-    alert = Alert.objects.filter(state="open").first()
-    customer = (offer or alert).customer if (offer or alert) else None
+    today = reverse("console:today")
+    top = Alert.objects.filter(planned_on__isnull=False).order_by("-priority").first()
+    customer = top.customer if top else None
+    rule = RiskRule.objects.filter(is_active=True).order_by("-priority").first()
     campaign = Campaign.objects.order_by("-pk").first()
     version = ModelVersion.objects.filter(status="champion").first()
-    urls = [("agent", reverse("console:today")), ("agent", reverse("console:campaigns"))]
+    urls = [("agent", today), ("agent", reverse("console:campaigns"))]
     if campaign:
         urls.append(("agent", reverse("console:campaign", args=[campaign.pk])))
-    urls.append(("agent", reverse("console:today") + "?page=4"))
+    urls.append(("agent", today + "?page=4"))
+    if rule:  # as its admin page links to it
+        urls.append(("agent", f"{today}?rule={rule.pk}&queue={rule.queue}"))
     if customer:
         urls.append(("agent", reverse("console:customer", args=[customer.external_id])))
     urls.append(("admin", reverse("console:overview")))

@@ -9,10 +9,12 @@ from retention.messages import DISMISS_REASONS
 from retention.models import Campaign
 
 
-class QueueFilterForm(forms.Form):
-    """The Today queue's filters (GET); every field is optional."""
+class TodayFilterForm(forms.Form):
+    """Today's filters (GET); every field is optional. The queue chooses the team list
+    shown beside the agent's own (the shared one when none is chosen); the others
+    narrow both lists."""
 
-    queue = forms.ChoiceField(required=False, label="Queue")
+    queue = forms.ChoiceField(required=False, label="Team queue")
     tier = forms.ChoiceField(required=False, label="Risk tier")
     stage = forms.ChoiceField(required=False, label="Stage")
     rule = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Rule")
@@ -24,7 +26,7 @@ class QueueFilterForm(forms.Form):
     def __init__(self, data, *, choices: dict[str, list[tuple[str, str]]]) -> None:
         super().__init__(data)
         for name, options in choices.items():
-            self.fields[name].choices = [("", "any"), *options]
+            self.fields[name].choices = options if name == "queue" else [("", "any"), *options]
 
 
 class DismissForm(forms.Form):

@@ -26,6 +26,7 @@ urlpatterns = [
     path("models/rollback/", views.model_rollback, name="model-rollback"),
     path("offers/<int:pk>/approve/", views.offer_approve, name="offer-approve"),
     path("offers/<int:pk>/edit/", views.offer_edit, name="offer-edit"),
-    path("cases/<int:customer_id>/dismiss/", views.case_dismiss_view, name="case-dismiss"),
-    path("cases/<int:customer_id>/assign-me/", views.case_assign_me, name="case-assign-me"),
+    path("offers/<int:pk>/dismiss/", views.offer_dismiss, name="offer-dismiss"),
+    path("cases/<int:pk>/dismiss/", views.case_dismiss, name="case-dismiss"),
+    path("cases/<int:pk>/assign-me/", views.case_assign_me, name="case-assign-me"),
 ]

@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from console.access import admin_required, staff_required
-from console.forms import DismissForm, EditOfferForm, QueueFilterForm
+from console.forms import DismissForm, EditOfferForm, TodayFilterForm
 from core import charts
 from core.formatting import money, percent, points
 from core.permissions import in_roles
@@ -24,25 +24,25 @@ from customers.models import Customer
 from customers.privacy import mask_email, mask_phone
 from ml.selectors import drift_history, version_for_display, versions_for_display
 from ml.services import promote, rollback
-from retention.models import Campaign, Intervention
+from retention.models import SHARED_QUEUE, Alert, Campaign, Intervention
 from retention.selectors import (
-    QueueFilters,
+    CaseFilters,
     campaign_list,
     campaign_report,
+    case_card,
     champion_history,
     customer_story,
     overview,
-    queue_card,
-    queue_choices,
-    today_queue,
+    today_choices,
+    today_list,
 )
-from retention.services.alerts import alerts_assign_customer
+from retention.services.alerts import AlertClosed, alert_assign, alert_close
 from retention.services.audit import Actor
 from retention.services.interventions import (
     AlreadyDecided,
     OfferOutOfLimits,
-    case_dismiss,
     intervention_approve,
+    intervention_dismiss,
     intervention_edit,
 )
 
@@ -61,27 +61,30 @@ def _nav(request: HttpRequest) -> dict[str, object]:
 @require_GET
 @staff_required
 def today(request: HttpRequest) -> HttpResponse:
-    choices = queue_choices()
-    form = QueueFilterForm(request.GET or None, choices=choices)
-    data = form.cleaned_data if form.is_valid() else {}
-    filters = QueueFilters(
-        queue=data.get("queue") or "",
+    """My cases and my team's queue (the one chosen, else the shared one): to do today
+    within capacity, then the most valuable cases watched beyond it, with counts."""
+    form = TodayFilterForm(request.GET or None, choices=today_choices())
+    form.is_valid()  # a filter that does not validate is left out; the others apply
+    data = getattr(form, "cleaned_data", {})
+    filters = CaseFilters(
         tier=data.get("tier") or "",
         stage=data.get("stage") or "",
         rule=data.get("rule"),
         campaign=data.get("campaign"),
     )
     page = data.get("page") or 1
-    queue = today_queue(user=request.user, filters=filters, now=timezone.now(), page=page)
+    day = timezone.localdate()
     return render(
         request,
         "console/today.html",
         {
             **_nav(request),
-            "queue": queue,
+            "mine": today_list(day=day, agent=request.user, filters=filters),
+            "team": today_list(
+                day=day, queue=data.get("queue") or SHARED_QUEUE, filters=filters, page=page
+            ),
             "form": form,
             "page": page,
-            "has_stages": bool(choices["stage"]),
             "dismiss_form": DismissForm(),
         },
     )
@@ -349,19 +352,24 @@ def models(request: HttpRequest) -> HttpResponse:
 
 
 # --- Buttons ---------------------------------------------------------------------------
+#
+# The same services as the bot's buttons: an offer is approved, edited or dismissed
+# (which closes its case), a case is taken or, without an offer to decide, dismissed.
 
 
-def _done(request: HttpRequest, customer_id: int, notice: str, *, error: bool = False):
-    """htmx: the changed part (the queue card, or the customer page's offer panel);
+def _done(
+    request: HttpRequest, *, customer_id: int, case_id: int | None, notice: str, error: bool = False
+):
+    """htmx: the changed part (the case's card, or the customer page's offer panel);
     otherwise back where the button was, with the notice."""
-    if request.htmx:
-        if request.POST.get("view") == "customer":
-            person = Customer.objects.get(pk=customer_id)
-            context = _customer_context(request, person, notice=notice, error=error)
-            return render(request, "console/_offer_panel.html", context)
+    if request.htmx and request.POST.get("view") == "customer":
+        person = Customer.objects.get(pk=customer_id)
+        context = _customer_context(request, person, notice=notice, error=error)
+        return render(request, "console/_offer_panel.html", context)
+    if request.htmx and case_id is not None:
         context = {
             **_nav(request),
-            "card": queue_card(customer_id=customer_id),
+            "card": case_card(alert_id=case_id),
             "notice": notice,
             "error": error,
             "dismiss_form": DismissForm(),
@@ -382,22 +390,26 @@ def _offer(pk: int) -> Intervention:
 @staff_required
 def offer_approve(request: HttpRequest, pk: int) -> HttpResponse:
     offer = _offer(pk)
+    done = {"customer_id": offer.customer_id, "case_id": offer.alert_id}
     try:
-        done = intervention_approve(intervention_id=pk, actor=_actor(request), now=timezone.now())
+        approved = intervention_approve(
+            intervention_id=pk, actor=_actor(request), now=timezone.now()
+        )
     except AlreadyDecided as decided:
-        return _done(request, offer.customer_id, f"Nothing done: {decided}", error=True)
-    return _done(request, offer.customer_id, f"Approved: {done.get_state_display().lower()}")
+        return _done(request, **done, notice=f"Nothing done: {decided}", error=True)
+    return _done(request, **done, notice=f"Approved: {approved.get_state_display().lower()}")
 
 
 @require_POST
 @staff_required
 def offer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     offer = _offer(pk)
+    done = {"customer_id": offer.customer_id, "case_id": offer.alert_id}
     form = EditOfferForm(request.POST, campaign=offer.campaign)
     if not form.is_valid():
-        return _done(request, offer.customer_id, "Not changed: choose a kind of offer.", error=True)
+        return _done(request, **done, notice="Not changed: choose a kind of offer.", error=True)
     try:
-        done = intervention_edit(
+        edited = intervention_edit(
             intervention_id=pk,
             actor=_actor(request),
             now=timezone.now(),
@@ -405,34 +417,60 @@ def offer_edit(request: HttpRequest, pk: int) -> HttpResponse:
             offer_value=form.cleaned_data["offer_value"],
         )
     except (OfferOutOfLimits, AlreadyDecided) as refused:
-        return _done(request, offer.customer_id, f"Not allowed: {refused}.", error=True)
-    return _done(request, offer.customer_id, f"Changed and approved: {done.get_state_display()}")
+        return _done(request, **done, notice=f"Not allowed: {refused}.", error=True)
+    return _done(request, **done, notice=f"Changed and approved: {edited.get_state_display()}")
 
 
 @require_POST
 @staff_required
-def case_dismiss_view(request: HttpRequest, customer_id: int) -> HttpResponse:
-    get_object_or_404(Customer, pk=customer_id)
+def offer_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    offer = _offer(pk)
+    done = {"customer_id": offer.customer_id, "case_id": offer.alert_id}
     form = DismissForm(request.POST)
     if not form.is_valid():
-        return _done(request, customer_id, " ".join(form.non_field_errors()), error=True)
-    closed = case_dismiss(
-        customer_id=customer_id,
-        actor=_actor(request),
-        now=timezone.now(),
-        reason=form.cleaned_data["why"],
-    )
-    return _done(request, customer_id, f"Dismissed ({closed} closed): {form.cleaned_data['why']}")
+        return _done(request, **done, notice=" ".join(form.non_field_errors()), error=True)
+    why = form.cleaned_data["why"]
+    try:
+        intervention_dismiss(
+            intervention_id=pk, actor=_actor(request), now=timezone.now(), reason=why
+        )
+    except AlreadyDecided as decided:
+        return _done(request, **done, notice=f"Nothing done: {decided}", error=True)
+    return _done(request, **done, notice=f"Dismissed: {why}")
+
+
+def _case(pk: int) -> Alert:
+    return get_object_or_404(Alert, pk=pk)
 
 
 @require_POST
 @staff_required
-def case_assign_me(request: HttpRequest, customer_id: int) -> HttpResponse:
-    get_object_or_404(Customer, pk=customer_id)
-    taken = alerts_assign_customer(
-        customer_id=customer_id, assignee=request.user, actor=_actor(request), now=timezone.now()
-    )
-    return _done(request, customer_id, f"Assigned to you ({taken} alerts).")
+def case_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    """A case without an offer to decide: nothing to do for it (with an offer, the
+    offer is dismissed instead, which closes the case)."""
+    case = _case(pk)
+    done = {"customer_id": case.customer_id, "case_id": case.pk}
+    form = DismissForm(request.POST)
+    if not form.is_valid():
+        return _done(request, **done, notice=" ".join(form.non_field_errors()), error=True)
+    why = form.cleaned_data["why"]
+    try:
+        alert_close(alert_id=pk, actor=_actor(request), now=timezone.now(), dismiss=True, note=why)
+    except AlertClosed as closed:
+        return _done(request, **done, notice=f"Nothing done: {closed}", error=True)
+    return _done(request, **done, notice=f"Dismissed: {why}")
+
+
+@require_POST
+@staff_required
+def case_assign_me(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _case(pk)
+    done = {"customer_id": case.customer_id, "case_id": case.pk}
+    try:
+        alert_assign(alert_id=pk, assignee=request.user, actor=_actor(request), now=timezone.now())
+    except AlertClosed as closed:
+        return _done(request, **done, notice=f"Nothing done: {closed}", error=True)
+    return _done(request, **done, notice="Assigned to you.")
 
 
 @require_POST

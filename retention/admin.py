@@ -13,6 +13,7 @@ permissions, and a token is shown once when it is issued.
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -178,8 +179,9 @@ class RiskRuleAdmin(admin.ModelAdmin):
     def cases(self, rule: RiskRule) -> str:
         if rule.pk is None:
             return "-"
-        url = reverse("console:today") + f"?rule={rule.pk}"
-        return format_html('<a href="{}">open alerts of this rule in the console</a>', url)
+        query = urlencode({"rule": rule.pk, "queue": rule.queue})
+        url = f"{reverse('console:today')}?{query}"
+        return format_html('<a href="{}">its open cases in the console</a>', url)
 
     @admin.display(description="Customers it matches in the latest scoring run")
     def matches_today(self, rule: RiskRule) -> str:

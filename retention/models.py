@@ -298,11 +298,20 @@ class Alert(models.Model):
                 condition=Q(state__in=["open", "acknowledged"], assigned_to__isnull=True),
                 name="case_queue",
             ),
+            # Every case an agent ever had, for finding them by agent (and for the foreign
+            # key); their waiting ones, the agent's lists, apart, or each read of the lists
+            # would step over the agent's whole history of closed cases.
             models.Index(
                 F("assigned_to"),
                 F("priority").desc(),
                 condition=Q(assigned_to__isnull=False),
                 name="case_agent",
+            ),
+            models.Index(
+                F("assigned_to"),
+                F("priority").desc(),
+                condition=Q(state__in=["open", "acknowledged"], assigned_to__isnull=False),
+                name="case_agent_waiting",
             ),
             models.Index(
                 fields=["planned_on"],
@@ -313,12 +322,6 @@ class Alert(models.Model):
                 fields=["handled_at"], condition=Q(handled_at__isnull=False), name="case_handled"
             ),
             models.Index(fields=["customer", "-closed_at"], name="case_cooldown"),
-            # The console's Today queue: open cases without an offer, by value at risk.
-            models.Index(
-                fields=["-value_at_risk"],
-                condition=Q(state__in=["open", "acknowledged"]),
-                name="alert_open_value",
-            ),
             models.Index(
                 fields=["won_back_order"],
                 condition=Q(won_back_order__isnull=False),
@@ -330,8 +333,16 @@ class Alert(models.Model):
         return f"{self.rule} · customer {self.customer_id} ({self.state})"
 
     @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.state in self.WAITING_STATES
+
+    @property
     def is_to_do(self) -> bool:
-        return self.planned_on is not None and self.state in self.WAITING_STATES
+        return self.planned_on is not None and self.is_waiting
 
 
 class CaseReason(models.Model):
@@ -614,12 +625,6 @@ class Intervention(models.Model):
         indexes = [
             models.Index(fields=["state", "campaign"], name="intervention_state"),
             models.Index(fields=["customer", "-proposed_at"], name="intervention_customer"),
-            # The console's Today queue: offers awaiting approval, best expected value first.
-            models.Index(
-                fields=["-expected_net_value"],
-                condition=Q(state="proposed"),
-                name="intervention_proposed_value",
-            ),
             models.Index(
                 fields=["decided_by"],
                 condition=Q(decided_by__isnull=False),

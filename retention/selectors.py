@@ -11,7 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    prefetch_related_objects,
+)
 
 from core.sql import (
     NumbersQuery,
@@ -24,13 +34,14 @@ from core.sql import (
 from core.time import cutoff_of
 from customers.models import Customer, Event, Order, Product
 from ml.grouping import positions
-from ml.models import CustomerScore, RiskTier, ScoringRun
+from ml.models import CustomerScore, RiskTier, ScoringRun, Stage
 from ml.reasons import TEXT, as_json_lists
 from ml.recommendations import NO_PICK
 from ml.selectors import active_definition, run_picks, score_history
 from retention.learning import UpliftLearner, as_response
 from retention.models import (
     DEFAULT_DAILY_CAPACITY,
+    SHARED_QUEUE,
     AgentCapacity,
     Alert,
     AuditEntry,
@@ -129,6 +140,33 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return cutoff_of(day - dt.timedelta(days=1)), cutoff_of(day)
 
 
+@dataclass(frozen=True)
+class CaseFilters:
+    """What a list is narrowed to (the console's filters); empty means everything. A
+    rule matches a case that lists it among its reasons, not only the one titling it; a
+    campaign, a case with an offer of it."""
+
+    tier: str = ""
+    stage: str = ""
+    rule: int | None = None
+    campaign: int | None = None
+
+    def narrow(self, cases: QuerySet[Alert]) -> QuerySet[Alert]:
+        if self.tier:
+            cases = cases.filter(tier=self.tier)
+        if self.stage:
+            cases = cases.filter(stage=self.stage)
+        if self.rule:
+            cases = cases.filter(
+                Exists(CaseReason.objects.filter(alert=OuterRef("pk"), rule_id=self.rule))
+            )
+        if self.campaign:
+            cases = cases.filter(
+                Exists(Intervention.objects.filter(alert=OuterRef("pk"), campaign_id=self.campaign))
+            )
+        return cases
+
+
 @dataclass
 class TodaysQueue:
     """One queue's or agent's list for a day: the cases to do (within capacity) and those
@@ -143,9 +181,28 @@ class TodaysQueue:
     done_today: int
 
 
-def todays_queue(*, day: dt.date, queue: str | None = None, agent=None) -> TodaysQueue:
-    """An agent's list (their assigned cases) or a queue's (its unassigned ones). Each
-    part reads a partial index that holds only waiting cases in priority order."""
+def _count(cases: QuerySet[Alert], cap: int | None) -> int:
+    """How many; with ``cap``, at most cap + 1, read in the list's order, so the read
+    stays on the list's partial index and stops there (a read in any order may start
+    with years of closed cases)."""
+    if cap is None:
+        return cases.count()
+    return cases.values("pk")[: cap + 1].count()
+
+
+def todays_queue(
+    *,
+    day: dt.date,
+    queue: str | None = None,
+    agent=None,
+    filters: CaseFilters | None = None,
+    count_cap: int | None = None,
+) -> TodaysQueue:
+    """An agent's list (their assigned cases) or a queue's (its unassigned ones), narrowed
+    by ``filters``. Each part reads a partial index that holds only waiting cases in
+    priority order. With ``count_cap`` every count stops past it: a queue of a million-
+    customer shop watches hundreds of thousands of cases, and an exact count walks them
+    all."""
     if (queue is None) == (agent is None):
         raise ValueError("name a queue or an agent")
     if agent is not None:
@@ -156,21 +213,22 @@ def todays_queue(*, day: dt.date, queue: str | None = None, agent=None) -> Today
         mine = Q(assigned_to__isnull=True, queue=queue)
         name = queue
         row = Queue.objects.filter(name=queue).first()
-    waiting = Alert.objects.filter(mine, state__in=Alert.WAITING_STATES).select_related(
-        "customer", "rule", "assigned_to"
-    )
+    after, until = day_bounds(day)
+    waiting = Alert.objects.filter(mine, state__in=Alert.WAITING_STATES)
+    done = Alert.objects.filter(mine, handled_at__gt=after, handled_at__lte=until)
+    if filters is not None:
+        waiting, done = filters.narrow(waiting), filters.narrow(done)
+    waiting = waiting.select_related("customer", "rule", "assigned_to")
     to_do = waiting.filter(planned_on__isnull=False).order_by("-priority", "id")
     watching = waiting.filter(planned_on__isnull=True).order_by("-priority", "id")
-    after, until = day_bounds(day)
-    done = Alert.objects.filter(mine, handled_at__gt=after, handled_at__lte=until)
     return TodaysQueue(
         name=name,
         capacity=row.daily_capacity if row else DEFAULT_DAILY_CAPACITY,
         to_do=to_do,
         watching=watching,
-        to_do_count=to_do.count(),
-        watching_count=watching.count(),
-        done_today=done.count(),
+        to_do_count=_count(to_do, count_cap),
+        watching_count=_count(watching, count_cap),
+        done_today=_count(done, count_cap),
     )
 
 
@@ -424,63 +482,19 @@ def campaign_uplift(campaign: Campaign, *, as_of: dt.date) -> CampaignUplift:
 
 
 # --- The console's reads ----------------------------------------------------------------
-#
-# Today's queue is built by ONE function, ``today_queue``: the page renders the
-# ``QueueCard``s it returns and nothing else, so the source of the cards (alerts and
-# proposals today, one case per customer later) can change behind it.
 
-COUNT_CAP = 1000  # counts above this show as "1,000+": exact counts would scan the table
+COUNT_CAP = 1000  # counts above this show as "1,000+": exact counts would walk whole lists
 DECISIONS = ("approved", "edited", "dismissed", "resolved", "assigned", "acknowledged")
-QUEUE_OPEN = (Alert.State.OPEN, Alert.State.ACKNOWLEDGED)  # actioned alerts wait on the customer
-
-
-@dataclass(frozen=True)
-class QueueFilters:
-    """What the agent narrowed the queue to; empty means everything."""
-
-    queue: str = ""
-    tier: str = ""
-    stage: str = ""
-    rule: int | None = None
-    campaign: int | None = None
 
 
 @dataclass
-class QueueCard:
-    """One customer in the queue: their open alerts (highest rule priority first) and the
-    offer to decide, with the priority the queue is sorted by. ``stage`` and ``uplift``
-    stay empty until the data behind them exists."""
+class CaseCard:
+    """One case as the console shows it: the case (with its customer, title rule and
+    assignee), every rule it lists, and the offer it shows (``case_offers``)."""
 
-    customer: Customer
-    alerts: list[Alert]
+    case: Alert
+    reasons: list[CaseReason]
     offer: Intervention | None
-    priority: float | None
-    stage: str = ""
-    uplift: float | None = None
-
-    @property
-    def lead(self) -> Alert | None:
-        return self.alerts[0] if self.alerts else None
-
-    @property
-    def probability(self) -> float:
-        return self.lead.probability if self.lead else self.offer.probability
-
-    @property
-    def value_at_risk(self) -> float:
-        return self.lead.value_at_risk if self.lead else self.offer.value_at_risk
-
-    @property
-    def tier(self) -> str:
-        return self.lead.tier if self.lead else ""
-
-    @property
-    def reasons(self) -> list[str]:
-        return list(self.lead.reasons) if self.lead else []
-
-    @property
-    def assigned_to(self):
-        return next((a.assigned_to for a in self.alerts if a.assigned_to_id), None)
 
     @property
     def undecided(self) -> bool:
@@ -495,177 +509,70 @@ class QueueCard:
         return messages[-1] if messages else None
 
 
+def case_cards(cases: Sequence[Alert]) -> list[CaseCard]:
+    """Cards of these cases, in this order, in three queries whatever their number."""
+    ids = [case.pk for case in cases]
+    offers, reasons = case_offers(ids), case_reasons(ids)
+    prefetch_related_objects(list(offers.values()), "messages")
+    return [CaseCard(case, reasons[case.pk], offers.get(case.pk)) for case in cases]
+
+
+def case_card(*, alert_id: int) -> CaseCard:
+    """One case's card as it stands now (after an action on it)."""
+    return case_cards([alert_for_card(alert_id)])[0]
+
+
 @dataclass
-class TodayQueue:
-    mine: list[QueueCard]
-    team: list[QueueCard]
-    more: bool  # the team queue goes on past this page
-    to_do: int
-    watching: int
-    done_today: int
-    team_done_today: int
+class TodayList:
+    """A queue's or agent's list as the Today page shows it: its counts (bounded at
+    ``COUNT_CAP``) and the cards of one page of the to-do list and of the top watched."""
+
+    lists: TodaysQueue
+    to_do: list[CaseCard]
+    watching: list[CaseCard]
+    more: bool  # the to-do list goes on past this page
 
 
-def _bounded(queryset) -> int:
-    return queryset.values("pk")[: COUNT_CAP + 1].count()
-
-
-def _scoped(alerts: QuerySet[Alert], offers: QuerySet[Intervention], scope: str, user):
-    if scope == "mine":
-        return alerts.filter(assigned_to=user), offers.filter(alert__assigned_to=user)
-    return alerts.filter(assigned_to__isnull=True), offers.filter(
-        Q(alert__isnull=True) | Q(alert__assigned_to__isnull=True)
+def today_list(
+    *,
+    day: dt.date,
+    filters: CaseFilters,
+    queue: str | None = None,
+    agent=None,
+    page: int = 1,
+    per_page: int = 25,
+    watched: int = 10,
+) -> TodayList:
+    """The ``page`` of the day's to-do list and the ``watched`` most valuable cases
+    waiting beyond capacity, for a queue or an agent (``todays_queue``)."""
+    lists = todays_queue(day=day, queue=queue, agent=agent, filters=filters, count_cap=COUNT_CAP)
+    start = (page - 1) * per_page
+    to_do = list(lists.to_do[start : start + per_page + 1])
+    shown = to_do[:per_page]
+    cards = case_cards(shown + list(lists.watching[:watched]))
+    return TodayList(
+        lists=lists,
+        to_do=cards[: len(shown)],
+        watching=cards[len(shown) :],
+        more=len(to_do) > per_page,
     )
 
 
-def _filtered(filters: QueueFilters, scope: str, user):
-    """Open alerts without an offer to decide, and offers awaiting approval, in scope.
-    Offers of closed alerts are left out: their case was dealt with elsewhere."""
-    offers = Intervention.objects.filter(state=Intervention.State.PROPOSED).filter(
-        Q(alert__isnull=True) | Q(alert__state__in=QUEUE_OPEN)
-    )
-    alerts = Alert.objects.filter(state__in=QUEUE_OPEN).exclude(
-        Exists(Intervention.objects.filter(alert=OuterRef("pk"), state=Intervention.State.PROPOSED))
-    )
-    alerts, offers = _scoped(alerts, offers, scope, user)
-    if filters.queue:
-        alerts, offers = (
-            alerts.filter(queue=filters.queue),
-            offers.filter(alert__queue=filters.queue),
-        )
-    if filters.tier:
-        alerts, offers = alerts.filter(tier=filters.tier), offers.filter(alert__tier=filters.tier)
-    if filters.rule:
-        alerts, offers = (
-            alerts.filter(rule_id=filters.rule),
-            offers.filter(alert__rule_id=filters.rule),
-        )
-    if filters.campaign:
-        offers = offers.filter(campaign_id=filters.campaign)
-        alerts = alerts.none()  # only offers belong to a campaign
-    if filters.stage:
-        alerts, offers = alerts.none(), offers.none()  # no stages are recorded yet
-    return alerts, offers
-
-
-def _cards(alerts, offers, *, offset: int, limit: int) -> tuple[list[QueueCard], bool]:
-    """Offers by expected net value (what approving them is worth), then open alerts
-    without an offer by value at risk; one card per customer. Both reads walk a partial
-    index in order and stop after a page (``intervention_proposed_value``,
-    ``alert_open_value``)."""
-    wanted = offset + limit + 1
-    top_offers = list(
-        offers.select_related("campaign", "alert")
-        .prefetch_related("messages")
-        .order_by("-expected_net_value", "pk")[:wanted]
-    )
-    top_alerts = list(
-        alerts.order_by("-value_at_risk", "pk").values_list("pk", "customer_id")[:wanted]
-    )
-    order: dict[int, Intervention | None] = {}
-    for offer in top_offers:
-        order.setdefault(offer.customer_id, offer)
-    for _, customer_id in top_alerts:
-        order.setdefault(customer_id, None)
-    customer_ids = list(order)[offset : offset + limit]
-    more = len(order) > offset + limit
-    return _cards_of(customer_ids, order), more
-
-
-def _cards_of(customer_ids: list[int], offers: dict[int, Intervention | None]) -> list[QueueCard]:
-    """Cards for these customers, in this order, with all their open alerts and, where no
-    offer was given, the newest offer raised from one of them (a control arm's, a decided
-    one)."""
-    customers = Customer.objects.in_bulk(customer_ids)
-    alerts: dict[int, list[Alert]] = {c: [] for c in customer_ids}
-    for alert in (
-        Alert.objects.filter(customer_id__in=customer_ids, state__in=Alert.OPEN_STATES)
-        .select_related("rule", "assigned_to")
-        .order_by("-rule__priority", "-value_at_risk", "pk")
-    ):
-        alerts[alert.customer_id].append(alert)
-    missing = [c for c in customer_ids if offers.get(c) is None]
-    latest: dict[int, Intervention] = {}
-    for offer in (
-        Intervention.objects.filter(alert_id__in=[a.pk for c in missing for a in alerts[c]])
-        .select_related("campaign", "decided_by")
-        .prefetch_related("messages")
-        .order_by("proposed_at", "pk")
-    ):
-        latest[offer.customer_id] = offer
-    cards = []
-    for customer_id in customer_ids:
-        offer = offers.get(customer_id) or latest.get(customer_id)
-        proposed = offer is not None and offer.state == Intervention.State.PROPOSED
-        cards.append(
-            QueueCard(
-                customer=customers[customer_id],
-                alerts=alerts[customer_id],
-                offer=offer,
-                priority=offer.expected_net_value if proposed else None,
-            )
-        )
-    return cards
-
-
-def today_queue(
-    *, user, filters: QueueFilters, now: dt.datetime, page: int = 1, per_page: int = 25
-) -> TodayQueue:
-    """The agent's work for today: cases assigned to them, then the team's unassigned
-    cases, each sorted by priority (the expected net value of the offer to decide, then the
-    value at risk of cases without one), with counts of what is to do, what waits on the
-    customer (watching) and what was decided today (bounded at ``COUNT_CAP``)."""
-    mine_alerts, mine_offers = _filtered(filters, "mine", user)
-    team_alerts, team_offers = _filtered(filters, "team", user)
-    mine, _ = _cards(mine_alerts, mine_offers, offset=0, limit=per_page)
-    team, more = _cards(team_alerts, team_offers, offset=(page - 1) * per_page, limit=per_page)
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    watching = Alert.objects.filter(state=Alert.State.ACTIONED).filter(
-        Q(assigned_to=user) | Q(assigned_to__isnull=True)
-    )
-    decided = AuditEntry.objects.filter(at__gte=start, action__in=DECISIONS)
-    return TodayQueue(
-        mine=mine,
-        team=team,
-        more=more,
-        to_do=min(
-            COUNT_CAP + 1,
-            _bounded(mine_alerts)
-            + _bounded(mine_offers)
-            + _bounded(team_alerts)
-            + _bounded(team_offers.filter(alert__isnull=True)),
-        ),
-        watching=_bounded(watching),
-        done_today=_bounded(decided.filter(actor=user)),
-        team_done_today=_bounded(decided.filter(actor__isnull=False)),
-    )
-
-
-def queue_card(*, customer_id: int) -> QueueCard:
-    """One customer's card as it stands now (after an action on it)."""
-    offer = (
-        Intervention.objects.filter(customer_id=customer_id, state=Intervention.State.PROPOSED)
-        .select_related("campaign", "alert")
-        .prefetch_related("messages")
-        .order_by("-expected_net_value")
-        .first()
-    )
-    return _cards_of([customer_id], {customer_id: offer})[0]
-
-
-def queue_choices() -> dict[str, list[tuple[str, str]]]:
-    """The values the queue's filters offer (rules and campaigns are few; queues come
-    from the rules, not from a scan of the alerts)."""
-    rules = list(RiskRule.objects.filter(is_active=True).order_by("-priority", "name"))
+def today_choices() -> dict[str, list[tuple[str, str]]]:
+    """The values Today's filters offer: the queues (the shared one first, as the team
+    list shown when none is chosen), every rule (an inactive one may still be listed on
+    open cases, and its admin page links here), the active campaigns."""
+    names = {SHARED_QUEUE, *Queue.objects.values_list("name", flat=True)}
+    queues = sorted(names, key=lambda n: (n != SHARED_QUEUE, n))
     return {
-        "queue": [(q, q) for q in sorted({r.queue for r in rules})],
+        "queue": [(q, q) for q in queues],
         "tier": list(RiskTier.choices),
-        "rule": [(str(r.pk), r.name) for r in rules],
+        "stage": list(Stage.choices),
+        "rule": [(str(r.pk), r.name) for r in RiskRule.objects.order_by("-is_active", "name")],
         "campaign": [
             (str(c.pk), c.name)
             for c in Campaign.objects.filter(status=Campaign.Status.ACTIVE).order_by("name")
         ],
-        "stage": [],  # no lifecycle stages are recorded yet
     }
 
 
@@ -683,7 +590,7 @@ class CustomerStory:
     customer: Customer
     score: CustomerScore | None
     history: list[CustomerScore]  # oldest first
-    alerts: list[Alert]  # open ones
+    case: Alert | None  # the open one (a customer has at most one)
     offers: list[Intervention]  # newest first, with campaign, messages and coupon
     orders: int
     spend: float
@@ -780,7 +687,7 @@ def customer_story(customer: Customer, *, timeline_size: int = 40) -> CustomerSt
         customer=customer,
         score=history[0] if history else None,
         history=history[::-1],
-        alerts=[a for a in alerts if a.state in Alert.OPEN_STATES],
+        case=next((a for a in alerts if a.state in Alert.OPEN_STATES), None),
         offers=offers,
         orders=totals["n"] or 0,
         spend=float(totals["spend"] or 0),

@@ -7,6 +7,7 @@ from django.utils.safestring import mark_safe
 
 from core import formatting
 from retention.messages import offer_text
+from retention.selectors import COUNT_CAP
 
 register = template.Library()
 
@@ -24,6 +25,12 @@ def pp(value) -> str:
 @register.filter
 def money(value, currency: str = "") -> str:
     return formatting.money(value, currency)
+
+
+@register.filter
+def capped(count: int) -> str:
+    """A count read up to ``COUNT_CAP``: past it, "1,000+"."""
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
 
 
 @register.filter

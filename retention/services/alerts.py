@@ -490,17 +490,3 @@ def alerts_escalate(*, now: dt.datetime) -> list[int]:
             to_state=Alert.State.OPEN,
         )
     return ids
-
-
-def alerts_assign_customer(*, customer_id: int, assignee, actor: Actor, now: dt.datetime) -> int:
-    """Take (or hand over) a customer's whole case: every open alert of theirs, each
-    audited as one assignment. Returns how many were assigned."""
-    ids = Alert.objects.filter(customer_id=customer_id, state__in=Alert.OPEN_STATES)
-    done = 0
-    for alert_id in ids.values_list("pk", flat=True):
-        try:
-            alert_assign(alert_id=alert_id, assignee=assignee, actor=actor, now=now)
-            done += 1
-        except AlertClosed:
-            continue  # closed meanwhile by someone else: nothing to take
-    return done

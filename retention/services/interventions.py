@@ -514,20 +514,3 @@ def _decide(interventions, decision: str, actor: Actor, now, audit: bool = True)
     if due:
         outbox_announce(due)
     return len(outbox), len(interventions) - len(outbox)
-
-
-def case_dismiss(*, customer_id: int, actor: Actor, now: dt.datetime, reason: str) -> int:
-    """Nothing to do for this customer: dismiss their offers awaiting approval (which
-    closes the alerts they came from) and their other open alerts, all with ``reason``
-    and audited. Returns how many offers and alerts were closed."""
-    offers = Intervention.objects.filter(customer_id=customer_id, state=Intervention.State.PROPOSED)
-    still_open = Alert.objects.filter(
-        customer_id=customer_id, state__in=[Alert.State.OPEN, Alert.State.ACKNOWLEDGED]
-    )
-    with transaction.atomic():
-        closed = interventions_dismiss(
-            ids=list(offers.values_list("pk", flat=True)), actor=actor, now=now, reason=reason
-        )
-        return closed + alerts_dismiss_open(
-            ids=list(still_open.values_list("pk", flat=True)), actor=actor, now=now, note=reason
-        )

@@ -1,11 +1,11 @@
 """The console in a real browser: Debian's Chromium driven by Playwright against the live
 test server (no browser is downloaded: ``make install`` installs ``chromium`` with apt).
 
-An agent logs in, opens the top case with the keyboard, approves its offer and sees it
-queued in the outbox; edits another offer beyond the campaign's limits and is refused; an
-Admin finds the campaign's and the model's charts drawn. Every page is screenshotted to
-``var/screenshots/`` and no page may log a JavaScript error. Clicks are counted from the
-moment the agent is logged in.
+An agent logs in, opens the top case of today's to-do list with the keyboard, approves
+its offer and sees it queued in the outbox; edits another offer beyond the campaign's
+limits and is refused; an Admin finds the campaign's and the model's charts drawn. Every
+page is screenshotted to ``var/screenshots/`` and no page may log a JavaScript error.
+Clicks are counted from the moment the agent is logged in.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.conf import settings
 
 from ml.metrics import evaluate
 from ml.models import ModelVersion
-from retention.models import CampaignOutcome, Intervention, OutboxMessage
+from retention.models import Alert, CampaignOutcome, Intervention, OutboxMessage
 from retention.services.pipeline import after_scoring
 from tests.retention.factories import NOW, campaign, customer, scored_run
 
@@ -144,8 +144,8 @@ def test_an_agent_works_the_top_case_from_the_keyboard(live_server, shop, agent_
     agent = Session(browser, live_server.url, agent_user.username)
     page = agent.page
     agent.shot("login-landing-today")
-    top = Intervention.objects.filter(state="proposed").order_by("-expected_net_value").first()
-    assert page.locator("[data-card]").first.get_attribute("id") == f"card-{top.customer_id}"
+    top = Alert.objects.filter(planned_on__isnull=False).order_by("-priority", "pk").first()
+    assert page.locator("[data-card]").first.get_attribute("id") == f"card-{top.pk}"
 
     agent.press("j")  # focus the top card
     agent.press("Enter", counts=True)  # open it: one action from login
@@ -156,7 +156,7 @@ def test_an_agent_works_the_top_case_from_the_keyboard(live_server, shop, agent_
     agent.click("#offer-panel button[data-approve]")  # approve: one more
     page.wait_for_selector("#offer-panel [data-state=queued]")
     assert agent.clicks == 2
-    message = OutboxMessage.objects.get(intervention=top)
+    message = OutboxMessage.objects.get(intervention__alert=top)
     assert (
         page.locator("#offer-panel [data-outbox]").first.inner_text().startswith("In the outbox:")
     )
