@@ -3,7 +3,7 @@ Bot API.
 
 A fresh database (``bench_bot``), AGENTS agents each linked to their own chat, a real
 Celery worker (Redis broker) running the card pusher, and a local fake Bot API
-(``tests/bots/fake_bot_api.py``) that timestamps every card it receives. Cases are stored
+(``tests/fakes/bot_api.py``) that timestamps every card it receives. Cases are stored
 the way the pipeline's plan leaves them (bulk insert of to-do cases with a priority, then
 the ``alerts_changed`` signal), and each card's latency is its arrival time minus its
 case's store time.
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="alerts stored per second")
     args = parser.parse_args()
 
-    from tests.bots.fake_bot_api import TOKEN, FakeBotApi
+    from tests.fakes.bot_api import TOKEN, FakeBotApi
 
     with FakeBotApi() as api:
         os.environ["TELEGRAM_BOT_TOKEN"] = TOKEN

@@ -87,7 +87,7 @@ def provide(pipe, provider_ms: float) -> None:
     """The fake SMS provider, in a process of its own like a real one: served from a
     thread of the sending process it took a third of that process's interpreter (the GIL)
     and the benchmark measured the fake as much as the outbox."""
-    from tests.retention.fake_provider import FakeProvider
+    from tests.fakes.sms_provider import FakeProvider
 
     with FakeProvider() as provider:
         provider.delay = provider_ms / 1000

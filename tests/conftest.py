@@ -91,7 +91,7 @@ def live_worker(transactional_db):
 @pytest.fixture
 def sms_provider(settings):
     """A local SMS provider behind the HTTP SMS channel, with no pause between retries."""
-    from tests.retention.fake_provider import FakeProvider
+    from tests.fakes.sms_provider import FakeProvider
 
     with FakeProvider() as fake:
         settings.SMS_PROVIDER_URL = fake.url

@@ -32,7 +32,7 @@ from retention.services.audit import RULE
 from retention.services.interventions import interventions_approve
 from retention.services.pipeline import after_scoring
 from retention.services.tokens import api_token_create
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 

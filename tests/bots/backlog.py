@@ -7,8 +7,8 @@ from collections import Counter
 from bots.models import QueueChat
 from customers.models import Customer
 from retention.models import Alert, RiskRule
-from tests.bots.fake_bot_api import FakeBotApi
-from tests.retention.factories import AS_OF, NOW
+from tests.factories import AS_OF, NOW
+from tests.fakes.bot_api import FakeBotApi
 
 CHAT = 1001
 BACKLOG = 600

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from bots import runner
-from tests.bots.fake_bot_api import SECRET, TOKEN, FakeBotApi
+from tests.fakes.bot_api import SECRET, TOKEN, FakeBotApi
 
 
 @pytest.fixture

@@ -35,8 +35,8 @@ from retention.models import (
 from retention.offers import PERCENT_RANGE, POINTS_RANGE
 from retention.services.alerts import alerts_escalate
 from retention.services.pipeline import after_scoring
-from tests.bots.fake_bot_api import button_update, message_update, send
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
+from tests.fakes.bot_api import button_update, message_update, send
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

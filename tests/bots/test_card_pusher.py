@@ -24,7 +24,7 @@ from bots.telegram import Pacer, push
 from core.models import JobLock
 from retention.models import Alert
 from tests.bots.backlog import BACKLOG, backlog_alerts, posted, posted_in_order
-from tests.bots.fake_bot_api import TOKEN, FakeBotApi
+from tests.fakes.bot_api import TOKEN, FakeBotApi
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -14,7 +14,7 @@ from bots.models import AlertCard
 from bots.services import CARD_UNCERTAIN
 from bots.tasks import push_alert_cards_task
 from tests.bots.backlog import BACKLOG, backlog_alerts, posted
-from tests.bots.fake_bot_api import TOKEN, FakeBotApi
+from tests.fakes.bot_api import TOKEN, FakeBotApi
 from tests.retention.workers import wait_for, workers
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

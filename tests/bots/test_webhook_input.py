@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.bots.fake_bot_api import SECRET, send
+from tests.fakes.bot_api import SECRET, send
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from ml.metrics import evaluate
 from ml.models import ModelVersion
 from retention.models import Alert, Campaign, Offer, RiskRule
 from retention.services.pipeline import after_scoring
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from retention.models import (
 )
 from retention.services.cases import cases_plan
 from retention.services.pipeline import after_scoring
-from tests.retention.factories import AS_OF, NOW, campaign, customer, scored_run
+from tests.factories import AS_OF, NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -43,8 +43,8 @@ from retention.services.interventions import intervention_approve, intervention_
 from retention.services.outbox import outbox_send
 from retention.services.outcomes import campaign_evaluate, interventions_settle
 from retention.services.pipeline import after_scoring
+from tests.factories import AS_OF, NOW, campaign, customer, scored_run
 from tests.ml.history import at, order
-from tests.retention.factories import AS_OF, NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 

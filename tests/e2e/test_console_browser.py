@@ -22,7 +22,7 @@ from ml.metrics import evaluate
 from ml.models import ModelVersion
 from retention.models import Alert, CampaignOutcome, Intervention, OutboxMessage
 from retention.services.pipeline import after_scoring
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "pw-for-tests"

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection
 from ml.models import CustomerScore, ScoringRun
 from ml.partitions import scores_drop, scores_table, scores_write
 from ml.selectors import run_scores
-from tests.retention.factories import customer, scored_run
+from tests.factories import customer, scored_run
 
 pytestmark = [
     pytest.mark.django_db,

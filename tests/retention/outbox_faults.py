@@ -8,7 +8,7 @@ import datetime as dt
 from django.utils import timezone
 
 from retention.models import OutboxMessage
-from tests.retention.factories import NOW, campaign, customer, outbox_sms
+from tests.factories import NOW, campaign, customer, outbox_sms
 
 
 def queued(count: int, channel: str) -> list[OutboxMessage]:

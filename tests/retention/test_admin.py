@@ -2,7 +2,7 @@ import pytest
 
 from retention.models import Intervention, MessageTemplate
 from retention.services.pipeline import after_scoring
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from retention.models import Alert, AuditEntry, Coupon, Intervention
 from retention.offers import PERCENT_RANGE
 from retention.services.pipeline import after_scoring
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 
@@ -234,7 +234,7 @@ def test_nobody_can_add_change_or_delete_audit_entries_in_the_admin(
 
 @pytest.fixture
 def failed_sms(db):
-    from tests.retention.factories import outbox_sms
+    from tests.factories import outbox_sms
 
     message = outbox_sms(
         campaign(), customer("f1"), intervention_state="failed", at=NOW, state="failed"

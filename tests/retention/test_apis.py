@@ -15,8 +15,8 @@ from retention.services.coupons import (
     UNKNOWN,
     USED,
 )
+from tests.factories import campaign, customer, outbox_sms
 from tests.ml.history import order
-from tests.retention.factories import campaign, customer, outbox_sms
 
 pytestmark = pytest.mark.django_db
 

@@ -27,7 +27,7 @@ from retention.services.audit import Actor
 from retention.services.cases import CapacityRefused, capacity_set
 from retention.services.interventions import intervention_approve
 from retention.services.pipeline import after_scoring
-from tests.retention.factories import AS_OF, NOW, campaign, customer, scored_run
+from tests.factories import AS_OF, NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from retention.models import AuditEntry, Intervention, OutboxMessage
 from retention.services.audit import Actor
 from retention.services.interventions import AlreadyDecided, intervention_approve
 from retention.services.pipeline import after_scoring
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

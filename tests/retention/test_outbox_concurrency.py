@@ -4,7 +4,7 @@ import pytest
 
 from retention.models import Intervention, OutboxMessage
 from retention.services.outbox import outbox_send
-from tests.retention.factories import campaign, customer, outbox_sms
+from tests.factories import campaign, customer, outbox_sms
 
 NOW = dt.datetime(2026, 7, 1, 9, tzinfo=dt.UTC)
 

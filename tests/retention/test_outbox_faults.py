@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from retention.models import OutboxMessage
 from retention.services.outbox import UNCERTAIN, outbox_send
-from tests.retention.factories import NOW
-from tests.retention.mail import RelayBackend, sent_keys
+from tests.factories import NOW
+from tests.fakes.mail_relay import RelayBackend, sent_keys
 from tests.retention.outbox_faults import expire_leases, key, queued, states
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -29,7 +29,7 @@ def relay(settings, tmp_path, monkeypatch):
     keys = tmp_path / "keys"
     monkeypatch.setenv("TEST_MAIL_KEYS", str(keys))
     monkeypatch.setenv("TEST_MAIL_DELAY", "0")
-    settings.EMAIL_BACKEND = "tests.retention.mail.RelayBackend"
+    settings.EMAIL_BACKEND = "tests.fakes.mail_relay.RelayBackend"
     yield keys
     RelayBackend.after_send = None
 

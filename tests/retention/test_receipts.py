@@ -10,7 +10,7 @@ import pytest
 from retention.channels.webhook import signature
 from retention.models import OutboxMessage
 from retention.services.outbox import RECEIPT_NOT_SENT
-from tests.retention.factories import NOW, campaign, customer, outbox_sms
+from tests.factories import NOW, campaign, customer, outbox_sms
 
 SECRET = "receipt-secret"
 

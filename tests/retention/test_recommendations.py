@@ -7,8 +7,8 @@ from customers.models import Product
 from ml.features import build_features
 from ml.models import ChurnDefinition
 from ml.recommendations import NO_PICK, CategoryGroups, Lines, recommend
+from tests.factories import customer
 from tests.ml.history import order
-from tests.retention.factories import customer
 
 AS_OF = dt.date(2026, 6, 30)
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from retention.models import RiskRule, RuleCondition
 from retention.rules import Condition, matches
 from retention.services.alerts import rule_matches
-from tests.retention.factories import customer, scored_run
+from tests.factories import customer, scored_run
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from retention.services.interventions import intervention_approve
 from retention.services.outbox import UNCERTAIN, outbox_send
 from retention.services.pipeline import after_scoring
 from retention.tasks import send_outbox_task
-from tests.retention.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

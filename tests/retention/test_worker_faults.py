@@ -1,6 +1,6 @@
 """The outbox with real Celery workers in their own processes, killed with ``kill -9`` or
 frozen with SIGSTOP mid-batch, sending email through a relay that records every
-idempotency key it takes (the SMTP stand-in of ``tests.retention.mail``)."""
+idempotency key it takes (the SMTP stand-in of ``tests.fakes.mail_relay``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from retention.models import OutboxMessage
 from retention.services.outbox import UNCERTAIN
 from retention.tasks import flush_outbox_task, send_outbox_task
-from tests.retention.mail import sent_keys
+from tests.fakes.mail_relay import sent_keys
 from tests.retention.outbox_faults import key, queued, states
 from tests.retention.workers import wait_for, workers
 

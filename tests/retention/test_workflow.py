@@ -42,8 +42,8 @@ from retention.services.interventions import (
 )
 from retention.services.outcomes import interventions_settle
 from retention.services.pipeline import after_scoring
+from tests.factories import NOW, campaign, customer, scored_run
 from tests.ml.history import order
-from tests.retention.factories import NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 

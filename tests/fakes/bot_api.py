@@ -11,7 +11,7 @@ from collections.abc import Callable
 from email.message import Message
 from urllib.parse import parse_qsl
 
-from tests.local_server import LocalJsonServer
+from tests.fakes.local_server import LocalJsonServer
 
 TOKEN = "123456:TEST-TOKEN"
 SECRET = "webhook-secret-for-tests"

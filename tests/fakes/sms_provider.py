@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from email.message import Message
 
-from tests.local_server import LocalJsonServer
+from tests.fakes.local_server import LocalJsonServer
 
 
 class FakeProvider(LocalJsonServer):
