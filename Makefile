@@ -11,6 +11,8 @@ TEST_PG_PORT ?= 5432
 TEST_REDIS_PORT ?= 6379
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:$(TEST_PG_PORT)/test
 TEST_BROKER_URL ?= redis://127.0.0.1:$(TEST_REDIS_PORT)/15
+# pytest-xdist processes for the PostgreSQL run (each with its own database and Redis db).
+TEST_WORKERS ?= 2
 
 # Demo shop: size, seed and the last day of its history (defaults to today).
 DEMO_CUSTOMERS ?= 5000
@@ -70,7 +72,7 @@ test: install
 		scripts/test_services.sh down; exit $$status
 
 test-pg:
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(BIN)/pytest -q
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # The smoke subset on the embedded default, so it cannot rot.
 test-smoke:

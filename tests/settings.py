@@ -17,11 +17,14 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 # Under pytest-xdist each worker has a database of its own (pytest-django appends gwN to
 # its name) and needs a Redis database of its own too: the real Celery workers a test
 # starts would otherwise take the other worker's tasks, and the cache would be shared.
+# Processes a test starts inherit the moved URL and the mark, and keep both.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 _broker = os.environ["CELERY_BROKER_URL"]
 if _worker.startswith("gw") and _broker.startswith("redis://"):
-    _base, _, _db = _broker.rpartition("/")
-    os.environ["CELERY_BROKER_URL"] = f"{_base}/{(int(_db or 0) - int(_worker[2:])) % 16}"
+    if os.environ.get("TEST_BROKER_OF_WORKER") != _worker:
+        _base, _, _db = _broker.rpartition("/")
+        os.environ["CELERY_BROKER_URL"] = f"{_base}/{(int(_db or 0) - int(_worker[2:])) % 16}"
+        os.environ["TEST_BROKER_OF_WORKER"] = _worker
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
 from retention.settings import *  # noqa: E402, F403 (after the environment above)

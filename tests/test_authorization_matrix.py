@@ -166,6 +166,7 @@ ROUTES = {
     "console:model-rollback": Expect(LOGIN, 403, None, write=True),
     "console:offer-approve": Expect(LOGIN, None, None, write=True),
     "console:offer-edit": Expect(LOGIN, None, None, write=True),
+    "console:offer-dismiss": Expect(LOGIN, None, None, write=True),
     "console:case-dismiss": Expect(LOGIN, None, None, write=True),
     "console:case-assign-me": Expect(LOGIN, None, None, write=True),
 }
