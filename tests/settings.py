@@ -20,11 +20,11 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 # Processes a test starts inherit the moved URL and the mark, and keep both.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 _broker = os.environ["CELERY_BROKER_URL"]
-if _worker.startswith("gw") and _broker.startswith("redis://"):
-    if os.environ.get("TEST_BROKER_OF_WORKER") != _worker:
-        _base, _, _db = _broker.rpartition("/")
-        os.environ["CELERY_BROKER_URL"] = f"{_base}/{(int(_db or 0) - int(_worker[2:])) % 16}"
-        os.environ["TEST_BROKER_OF_WORKER"] = _worker
+_moved = os.environ.get("TEST_BROKER_OF_WORKER") == _worker
+if _worker.startswith("gw") and _broker.startswith("redis://") and not _moved:
+    _base, _, _db = _broker.rpartition("/")
+    os.environ["CELERY_BROKER_URL"] = f"{_base}/{(int(_db or 0) - int(_worker[2:])) % 16}"
+    os.environ["TEST_BROKER_OF_WORKER"] = _worker
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
 from retention.settings import *  # noqa: E402, F403 (after the environment above)
