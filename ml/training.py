@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -231,12 +231,6 @@ def _ensemble(params: dict[str, Any], seed: int) -> StackedEnsemble:
     )
 
 
-def ensemble_candidate(members: dict[str, dict[str, Any]]) -> Candidate:
-    """The ensemble of members with the settings each was tuned to in the same zoo (so
-    it searches nothing of its own)."""
-    return Candidate(ENSEMBLE, _ensemble, [dict(members)], calibrate=False, grouped=True)
-
-
 ZOO: dict[str, Candidate] = {
     c.name: c
     for c in [
@@ -288,6 +282,13 @@ ZOO: dict[str, Candidate] = {
     ]
 }
 ALGORITHMS: tuple[str, ...] = tuple(ZOO)
+
+
+def ensemble_candidate(members: dict[str, dict[str, Any]]) -> Candidate:
+    """The ensemble of members with the settings each was tuned to in the same zoo (so
+    it searches nothing of its own)."""
+    return replace(ZOO[ENSEMBLE], grid=[dict(members)])
+
 
 # Validation scores are log-odds (or a decision function): AUC only needs their order,
 # and the validation Brier score calibrates them from there.
