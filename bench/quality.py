@@ -37,7 +37,7 @@ def main() -> None:
     from ml.metrics import evaluate
     from ml.selectors import active_definition
     from ml.services import cutoff_data, stack, training_cutoffs
-    from ml.training import train_zoo
+    from ml.training import choose, train_zoo
 
     if Customer.objects.count() != args.customers:
         started = time.perf_counter()
@@ -60,7 +60,7 @@ def main() -> None:
     truth = true_churn_probabilities(as_of=as_of, horizon_days=definition.horizon_days)
     truth = truth.set_index("customer_id")["probability"].reindex(judged.features.index)
     rows = {"truth (generator)": evaluate(judged.labels, truth.to_numpy())}
-    champion = max(models, key=lambda m: m.validation_auc)
+    champion = choose(models)  # as training and backtest choose it
     for model in models:
         name = model.algorithm + (" <- champion" if model is champion else "")
         rows[name] = evaluate(judged.labels, model.predict_proba(judged.features))

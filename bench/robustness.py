@@ -68,7 +68,7 @@ def main() -> int:
     from ml.backtest import what_if_definition
     from ml.metrics import evaluate
     from ml.services import cutoff_data
-    from ml.training import BASELINE, COMPLEXITY
+    from ml.training import BASELINE, COMPLEXITY, ENSEMBLE
 
     horizon = dt.timedelta(days=args.horizon_days)
     cutoffs = [END - horizon - k * CUTOFF_STEP for k in (2, 1, 0)]
@@ -107,10 +107,9 @@ def main() -> int:
             oracle = evaluate(judged.labels, truth.to_numpy())
             champion = next(r for r in results if r["champion"])
             recency = next(r for r in results if r["model"] == BASELINE)
-            # Single members: the simplicity order puts ensembles (rank 4, the rank
-            # choose() gives an unknown name) above every single learner.
+            # Single members: every algorithm ranked below the ensemble in simplicity.
             member = max(
-                (r for r in results if COMPLEXITY.get(r["model"], 4) < 4),
+                (r for r in results if COMPLEXITY[r["model"]] < COMPLEXITY[ENSEMBLE]),
                 key=lambda r: r["auc"],
             )
             row = {

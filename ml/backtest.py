@@ -3,8 +3,8 @@
 Reads only; nothing is registered. Training stops at ``as_of - horizon`` (its labels end
 on ``as_of``), every model scores the customers at ``as_of``, and the labels from
 ``(as_of, as_of + horizon]`` judge them. The would-be champion is chosen the way it
-could have been chosen on ``as_of``: on the validation folds (the simplest model within one
-standard error of the best mean AUC), never by the labels being judged.
+could have been chosen on ``as_of``: on the validation folds (``ml.training.choose``: the
+simplest model truly tied with the best mean AUC), never by the labels being judged.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def backtest(
                 "validation_auc": model.validation_auc,
                 "validation_auc_std": model.validation_auc_std,
                 "validation_folds": model.validation_folds,
+                "validation_brier": model.validation_brier,
                 **metrics,
                 "training_rows": len(train.y),
                 "evaluated_rows": len(judged.labels),

@@ -52,3 +52,17 @@ def positions(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     table[sorted_ids] = np.arange(sorted_ids.size)
     # A value that is no id gets slot 0; the caller's check finds it out.
     return table[values.clip(0, high)]
+
+
+def customer_groups(customer_ids: np.ndarray, folds: int, *, salt: int = 0) -> np.ndarray:
+    """A stable fold number in ``range(folds)`` per customer id, from a 64-bit mix
+    (splitmix64) so groups follow neither the order ids were assigned in nor each other:
+    another ``salt`` gives a split independent of the first, which nested splits need
+    (the ensemble's out-of-fold split inside a validation fold that already left one
+    group out)."""
+    z = customer_ids.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (z % np.uint64(folds)).astype(np.int64)

@@ -116,6 +116,7 @@ def _register(
     metrics["validation_auc"] = model.validation_auc
     metrics["validation_auc_std"] = model.validation_auc_std
     metrics["validation_folds"] = model.validation_folds
+    metrics["validation_brier"] = model.validation_brier
     reference = {
         "medians": train.X[model.features].median().to_dict(),
         "bins": drift.comparable_reference(train.X[FEATURE_NAMES], train.cutoffs),

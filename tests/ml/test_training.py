@@ -52,9 +52,32 @@ def test_hyper_parameters_are_chosen_by_the_mean_over_the_validation_folds(train
     assert len(lgbm.search) == 3
     assert all(len(s["fold_aucs"]) == training.VALIDATION_FOLDS for s in lgbm.search)
     best = max(lgbm.search, key=lambda s: s["inner_auc"])
-    assert lgbm.params == best["params"]
+    # Early stopping on each fold's validation rows sets the final number of trees.
+    assert lgbm.params == {**best["params"], "n_estimators": round(np.mean(best["fold_trees"]))}
+    assert 0 < lgbm.params["n_estimators"] < training.MAX_TREES
     assert lgbm.validation_auc == pytest.approx(np.mean(best["fold_aucs"]))
     assert lgbm.validation_folds == 3 and lgbm.validation_auc_std > 0
+    assert 0 < lgbm.validation_brier < 0.25
+
+
+def test_lightgbm_grids_grow_with_the_rows_and_hold_known_directions():
+    small = training._lightgbm_grid(1_500, FEATURES)
+    large = training._lightgbm_grid(60_000, FEATURES)
+    assert max(g["num_leaves"] for g in small) < min(g["num_leaves"] for g in large)
+    assert max(g["min_child_samples"] for g in small) < min(g["min_child_samples"] for g in large)
+    assert all(g["monotone_constraints"] == [1, -1, 0] for g in small + large)
+    assert "monotone_constraints" not in training._lightgbm_grid(1_500, ["noise"])[0]
+
+
+def test_lightgbm_churn_never_falls_as_silence_grows_or_rises_with_orders(trained):
+    models, holdout = trained
+    lgbm = next(m for m in models if m.algorithm == "lightgbm")
+    inner = explain._uncalibrated(lgbm.estimator)
+    rows = holdout.X.iloc[:200]
+    longer = inner.predict(rows.assign(recency_days=rows["recency_days"] + 30), raw_score=True)
+    more = inner.predict(rows.assign(orders_90d=rows["orders_90d"] + 1), raw_score=True)
+    now = inner.predict(rows, raw_score=True)
+    assert (longer >= now - 1e-12).all() and (more <= now + 1e-12).all()
 
 
 def test_validation_customers_are_never_fitted_in_their_fold():
@@ -74,16 +97,39 @@ def test_validation_customers_are_never_fitted_in_their_fold():
         assert data.cutoffs[fit].max() <= data.cutoffs[validate].min()
 
 
-def test_the_simplest_model_within_one_standard_error_is_chosen():
-    def validated(name, mean, std):
-        return training.TrainedModel(
-            name, {}, [], None, validation_auc=mean, validation_auc_std=std, validation_folds=3
-        )
+def validated(name, mean, std, brier=0.15):
+    return training.TrainedModel(
+        name,
+        {},
+        [],
+        None,
+        validation_auc=mean,
+        validation_auc_std=std,
+        validation_folds=3,
+        validation_brier=brier,
+    )
 
-    close = [validated("lightgbm", 0.80, 0.02), validated("logistic_regression", 0.795, 0.01)]
+
+def test_the_simplest_model_within_one_standard_error_is_chosen():
+    close = [validated("lightgbm", 0.80, 0.02), validated("logistic_regression", 0.797, 0.01)]
     assert training.choose(close).algorithm == "logistic_regression"
     apart = [validated("lightgbm", 0.85, 0.005), validated("logistic_regression", 0.80, 0.005)]
     assert training.choose(apart).algorithm == "lightgbm"
+
+
+def test_simplicity_never_costs_more_than_the_acceptance_allows():
+    # Noisy folds (one standard error 0.017) no longer excuse trailing by 0.01 AUC...
+    noisy = [validated("random_forest", 0.80, 0.03), validated("logistic_regression", 0.79, 0.03)]
+    assert training.choose(noisy).algorithm == "random_forest"
+    # ...nor a Brier score more than BRIER_GIVE worse than the best model's.
+    worse = [
+        validated("ensemble", 0.80, 0.03, brier=0.150),
+        validated("lightgbm", 0.799, 0.03, brier=0.153),
+        validated("logistic_regression", 0.798, 0.03, brier=0.1515),
+    ]
+    assert training.choose(worse).algorithm == "logistic_regression"
+    worse[2].validation_brier = 0.1525
+    assert training.choose(worse).algorithm == "ensemble"
 
 
 def test_calibrated_models_are_close_to_the_observed_churn_rate(trained):
@@ -146,3 +192,24 @@ def test_metrics_report_lift_capture_and_calibration():
     assert len(m["calibration"]) == 10
     with pytest.raises(ValueError, match="both churned and retained"):
         metrics.evaluate(np.zeros(5), np.zeros(5))
+
+
+def test_the_ensemble_stacks_its_tuned_members_and_is_explained_through_them(trained):
+    models, holdout = trained
+    by_name = {m.algorithm: m for m in models}
+    ensemble = by_name[training.ENSEMBLE]
+    assert ensemble.params == {m: by_name[m].params for m in training.ENSEMBLE_MEMBERS}
+    stacker = ensemble.estimator
+    assert [name for name, _ in stacker.members_] == list(training.ENSEMBLE_MEMBERS)
+    assert (stacker.weights_ >= 0).all() and stacker.weights_.sum() > 0.5
+
+    probability, contrib = explain.predict_and_explain(
+        ensemble, holdout.X, reference=holdout.X.median()
+    )
+    np.testing.assert_allclose(probability, ensemble.predict_proba(holdout.X), atol=1e-9)
+    # Members' contributions times their weights add up to the ensemble's log-odds.
+    log_odds = np.log(probability / (1 - probability))
+    assert np.ptp(log_odds - contrib.sum(axis=1)) < 1e-4
+    np.testing.assert_allclose(
+        explain.contributions(ensemble, holdout.X, reference=holdout.X.median()), contrib
+    )
