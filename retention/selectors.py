@@ -547,15 +547,25 @@ def today_list(
     waiting beyond capacity, for a queue or an agent (``todays_queue``)."""
     lists = todays_queue(day=day, queue=queue, agent=agent, filters=filters, count_cap=COUNT_CAP)
     start = (page - 1) * per_page
-    to_do = list(lists.to_do[start : start + per_page + 1])
+    to_do = _rows(lists.to_do, start, start + per_page + 1)
     shown = to_do[:per_page]
-    cards = case_cards(shown + list(lists.watching[:watched]))
+    cards = case_cards(shown + _rows(lists.watching, 0, watched))
     return TodayList(
         lists=lists,
         to_do=cards[: len(shown)],
         watching=cards[len(shown) :],
         more=len(to_do) > per_page,
     )
+
+
+def _rows(cases: QuerySet[Alert], start: int, stop: int) -> list[Alert]:
+    """Rows ``start:stop`` of a priority-ordered list: the ids first, read from the list's
+    partial index alone, then those rows with what they join. Asked in one query, the
+    planner walks the whole queue and sorts it whenever the table's statistics lag behind
+    a night's bulk writes (seen at a million customers: 0.5 s instead of 1 ms)."""
+    ids = list(cases.values_list("id", flat=True)[start:stop])
+    found = cases.order_by().in_bulk(ids)
+    return [found[i] for i in ids]
 
 
 def today_choices() -> dict[str, list[tuple[str, str]]]:

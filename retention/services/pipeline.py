@@ -9,9 +9,11 @@ import datetime as dt
 import time
 from dataclasses import asdict
 
+from core.bulk import analyze
 from ml.models import ScoringRun
 from ml.selectors import run_frame
 from ml.services import score_customers
+from retention.models import Alert
 from retention.services.alerts import alerts_raise, alerts_resolve_won_back
 from retention.services.cases import cases_plan, cases_prioritise
 from retention.services.interventions import interventions_propose
@@ -29,6 +31,10 @@ def after_scoring(*, run: ScoringRun, now: dt.datetime) -> dict:
     proposals_seconds = time.perf_counter() - started - cases_seconds
     cases_prioritise()
     plan = cases_plan(day=run.as_of, now=now)
+    # Today's lists are read all day from the cases the night rewrote: without fresh
+    # statistics the planner takes a queue's partial index for the whole table and sorts
+    # the queue on every page view.
+    analyze(Alert)
     return {
         "run": run.pk,
         "as_of": run.as_of.isoformat(),
