@@ -105,13 +105,21 @@ def shop(settings):
     return win_back
 
 
+# Visible form fields a screen reader could not name: no <label> and no aria-label(ledby).
+UNLABELLED_FIELDS = """() => [...document.querySelectorAll("input, select, textarea")]
+    .filter(f => !["hidden", "submit", "button"].includes(f.type) && f.offsetParent !== null)
+    .filter(f => !f.labels?.length && !f.getAttribute("aria-label")
+        && !f.getAttribute("aria-labelledby"))
+    .map(f => f.name || f.id || f.outerHTML.slice(0, 80))"""
+
+
 class Session:
     """One signed-in browser tab that counts the agent's clicks and keeps the JavaScript
-    errors and screenshots of every page it visits."""
+    errors, the form fields without a label and screenshots of every page it visits."""
 
     def __init__(self, browser, base_url: str, username: str) -> None:
         self.page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-        self.base_url, self.clicks, self.errors = base_url, 0, []
+        self.base_url, self.clicks, self.errors, self.unlabelled = base_url, 0, [], []
         self.page.on("pageerror", lambda exc: self.errors.append(f"{self.page.url}: {exc}"))
         self.page.on(
             "console",
@@ -135,6 +143,8 @@ class Session:
         self.page.keyboard.press(key)
 
     def shot(self, name: str) -> None:
+        fields = self.page.evaluate(UNLABELLED_FIELDS)
+        self.unlabelled += [f"{name}: {field}" for field in fields]
         folder = Path(settings.VAR_DIR) / "screenshots"
         folder.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
@@ -189,7 +199,7 @@ def test_an_agent_works_the_top_case_from_the_keyboard(live_server, shop, agent_
     agent.shot("campaigns")
     for admin_only in ("/console/models/", "/console/overview/"):
         assert page.request.get(live_server.url + admin_only).status == 403
-    assert agent.errors == []
+    assert agent.errors == [] and agent.unlabelled == []
 
 
 def test_an_admin_finds_the_campaign_and_model_charts_drawn(browser, live_server, shop, admin_user):
@@ -213,4 +223,4 @@ def test_an_admin_finds_the_campaign_and_model_charts_drawn(browser, live_server
     page.goto(live_server.url + pages["models"])
     roc = page.locator("svg.chart", has=page.locator("title", has_text="ROC"))
     assert roc.locator("path.series").count() == 1
-    assert admin.errors == []
+    assert admin.errors == [] and admin.unlabelled == []
