@@ -89,7 +89,8 @@ def _features(finished: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             frame = run_frame(run)
         except NotReady:
             continue
-        frame = frame.drop(columns=["tier"])
+        # Tier and stage are labels cut from the probability, which the model sees whole.
+        frame = frame.select_dtypes("number")
         columns = columns or list(frame.columns)
         found = group[group["customer_id"].isin(frame.index)]
         x = frame.reindex(columns=columns).loc[found["customer_id"].to_numpy()]
