@@ -33,7 +33,7 @@ from scipy.special import betaln
 
 DRAWS = 20_000
 MIN_ARM = 200  # customers per arm before an offer (or segment) gets its own estimate
-MIN_MODEL_ARM = 400  # treated customers of an offer (and controls) before a per-customer model
+MIN_MODEL_ARM = 400  # customers of an offer in each arm before a per-customer model
 R_FLOOR = 0.02  # the smallest "would not order anyway" share r is divided by
 
 
@@ -145,42 +145,56 @@ def _regressor(seed: int):
 
 
 class UpliftLearner:
-    """X-learner per offer: ``mu0`` (control retention) on the control arm, ``mu1[k]`` on
-    the customers treated with offer ``k``; then the imputed effects ``y - mu0(x)`` of the
-    treated and ``mu1[k](x) - y`` of the controls are regressed on ``x`` and blended by
-    the arm shares. Offers with too few treated customers are left out (their column of
+    """X-learner per offer: ``mu0`` (retention without an offer) on the whole control arm,
+    ``mu1[k]`` on the customers treated with offer ``k``; then the imputed effects
+    ``y - mu0(x)`` of those treated and ``mu1[k](x) - y`` of the controls recorded with
+    ``k`` are regressed on ``x`` and blended by Künzel's propensity weight.
+
+    The randomised comparison for offer ``k`` is between the customers recorded with ``k``
+    (the best offer for them, or an explored one) and split by the arm hash, so ``k``'s
+    control regression and its propensity come from those controls only: the controls
+    recorded with other offers are customers ``k`` would not have gone to, and counting
+    them made the weight (``k``'s treated against every control, 4% for an offer chosen
+    rarely) a propensity that no customer had. ``mu0`` may use every control, since doing
+    nothing does not depend on the offer a customer would have got.
+
+    Offers with too few treated or control customers are left out (their column of
     :meth:`predict` is NaN, and the per-offer posterior stands in)."""
 
     def __init__(self, *, features: Sequence[str], seed: int = 0) -> None:
         self.features = list(features)
         self.seed = seed
         self.offers: list[int] = []
+        self.propensity: dict[int, float] = {}  # P(treated | recorded with the offer)
         self._mu0 = None
         self._tau: dict[int, tuple[object, object, float]] = {}
 
     def fit(
         self, X: np.ndarray, retained: np.ndarray, treated: np.ndarray, offer: np.ndarray
     ) -> UpliftLearner:
-        """``offer`` is the offer each treated customer got (ignored for controls)."""
+        """``offer`` is the offer recorded for each customer: the one a treated customer
+        got, or the one a control customer would have got."""
         X = np.asarray(X, dtype=float)
         y = np.asarray(retained, dtype=float)
         treated = np.asarray(treated, dtype=bool)
+        offer = np.asarray(offer)
         control = ~treated
         if control.sum() < MIN_MODEL_ARM:
             raise ValueError(f"need at least {MIN_MODEL_ARM} control customers")
         self._mu0 = _classifier(self.seed).fit(X[control], y[control])
-        base_control = y[control]
         for k in np.unique(offer[treated]):
-            mine = treated & (offer == k)
-            if mine.sum() < MIN_MODEL_ARM:
+            mine, theirs = treated & (offer == k), control & (offer == k)
+            if min(mine.sum(), theirs.sum()) < MIN_MODEL_ARM:
                 continue
             mu1 = _classifier(self.seed + 1).fit(X[mine], y[mine])
             d1 = y[mine] - self._mu0.predict_proba(X[mine])[:, 1]
-            d0 = mu1.predict_proba(X[control])[:, 1] - base_control
+            d0 = mu1.predict_proba(X[theirs])[:, 1] - y[theirs]
             tau1 = _regressor(self.seed + 2).fit(X[mine], d1)
-            tau0 = _regressor(self.seed + 3).fit(X[control], d0)
-            share = float(mine.sum() / (mine.sum() + control.sum()))
+            tau0 = _regressor(self.seed + 3).fit(X[theirs], d0)
+            # P(treated | recorded with k): the arm hash's share, whatever the exploration.
+            share = float(mine.sum() / (mine.sum() + theirs.sum()))
             self._tau[int(k)] = (tau0, tau1, share)
+            self.propensity[int(k)] = share
         self.offers = sorted(self._tau)
         return self
 

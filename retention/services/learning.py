@@ -89,7 +89,8 @@ def _features(finished: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             frame = run_frame(run)
         except NotReady:
             continue
-        frame = frame.drop(columns=["tier", "stage"])  # labels, not numbers
+        # Tier and stage are labels cut from the probability, which the model sees whole.
+        frame = frame.select_dtypes("number")
         columns = columns or list(frame.columns)
         found = group[group["customer_id"].isin(frame.index)]
         x = frame.reindex(columns=columns).loc[found["customer_id"].to_numpy()]
@@ -101,8 +102,7 @@ def _features(finished: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 def uplift_learn(*, as_of: dt.date, now: dt.datetime, seed: int = 0) -> UpliftModel:
     """Learn from every intervention finished by ``as_of``: per-offer effects always, and
-    a per-customer X-learner once the control arm and some offer's treated customers both
-    reach ``MIN_MODEL_ARM``."""
+    a per-customer X-learner once both arms of some offer reach ``MIN_MODEL_ARM``."""
     finished = finished_interventions(as_of=as_of)
     offers = list(Offer.objects.order_by("pk"))
     effects = offer_effects(finished, offers)
@@ -118,8 +118,10 @@ def uplift_learn(*, as_of: dt.date, now: dt.datetime, seed: int = 0) -> UpliftMo
         X, columns = _features(finished)
         rows = finished.loc[X.index] if len(X) else finished.iloc[:0]
         treated = rows["treated"].to_numpy()
-        per_offer = rows.loc[rows["treated"], "offer_id"].value_counts()
-        if (~treated).sum() >= MIN_MODEL_ARM and (per_offer >= MIN_MODEL_ARM).any():
+        arms = pd.crosstab(rows["offer_id"], rows["treated"]).reindex(columns=[False, True])
+        if (~treated).sum() >= MIN_MODEL_ARM and (
+            arms.fillna(0).min(axis=1) >= MIN_MODEL_ARM
+        ).any():
             learner = UpliftLearner(features=columns, seed=seed).fit(
                 X.to_numpy(float),
                 rows["retained"].to_numpy(),

@@ -4,12 +4,14 @@ and the admin and API that show and tune it."""
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from customers.models import Order
+from customers.models import Customer, Order
+from retention.learning import MIN_MODEL_ARM
 from retention.models import (
     EXPLORATION_OUTSIDE,
     PRIOR_OUTSIDE,
@@ -22,7 +24,7 @@ from retention.selectors import campaign_uplift, offer_responses
 from retention.services.learning import uplift_learn
 from retention.services.pipeline import after_scoring
 from retention.services.tokens import api_token_create
-from tests.factories import AS_OF, NOW, campaign, customer, scored_run
+from tests.retention.factories import AS_OF, NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 
@@ -176,22 +178,55 @@ def _frame():
     return pd.DataFrame({"probability": [0.9], "tier": ["high"]}, index=[1])
 
 
-def test_a_per_customer_model_learns_from_the_run_frames_the_offers_were_proposed_on(
-    monkeypatch,
-):
-    """The X-learner reads each intervention's features from its day's scoring run, whose
-    frame also carries the tier and the lifecycle stage as labels."""
-    for module in ("retention.learning", "retention.services.learning"):
-        monkeypatch.setattr(f"{module}.MIN_MODEL_ARM", 20)
+def test_with_enough_outcomes_a_per_customer_model_learns_from_the_proposal_days_run():
+    """Both arms of an offer past ``MIN_MODEL_ARM``, proposed on a day whose run frame
+    holds the scores, tier and stage: the model fits on that day's numbers and ranks the
+    customers it helps (recent buyers here) above those it does not."""
     percent, _ = _offers()
-    _finished(campaign(window_days=30), percent, n=30, treated_retained=20, control_retained=8)
-    proposed = Intervention.objects.select_related("customer")
-    scored_run(
-        [{"customer": i.customer, "recency_days": 10.0 + n} for n, i in enumerate(proposed)],
-        as_of=proposed.first().as_of,
+    camp = campaign(window_days=30)
+    at = NOW - dt.timedelta(days=40)
+    n = 2 * MIN_MODEL_ARM + 200
+    people = Customer.objects.bulk_create(
+        Customer(external_id=f"m{i}", name=f"M {i}", email=f"m{i}@example.com") for i in range(n)
+    )
+    rng = np.random.default_rng(5)
+    recency = rng.uniform(0, 200, n)
+    treated = np.arange(n) % 2 == 0
+    retained = rng.random(n) < 0.1 + treated * np.where(recency < 100, 0.4, 0.0)
+    rows = [{"customer": c, "recency_days": r} for c, r in zip(people, recency, strict=True)]
+    scored_run(rows, as_of=at.date())
+    arm = np.where(treated, "treatment", "control")
+    Intervention.objects.bulk_create(
+        Intervention(
+            campaign=camp,
+            customer=c,
+            arm=a,
+            state="sent" if a == "treatment" else "held_out",
+            offer=percent,
+            offer_type=percent.offer_type,
+            offer_value=percent.value,
+            probability=0.9,
+            value_at_risk=90,
+            expected_net_value=5,
+            expected_cost=1,
+            as_of=at.date(),
+            proposed_at=at,
+        )
+        for c, a in zip(people, arm, strict=True)
+    )
+    Order.objects.bulk_create(
+        Order(external_id=f"o-{c.pk}", customer=c, placed_at=at + dt.timedelta(days=3), total=30)
+        for c, kept in zip(people, retained, strict=True)
+        if kept
     )
     learned = uplift_learn(as_of=AS_OF, now=NOW)
-    assert learned.artifact and learned.features and "stage" not in learned.features
+    assert learned.offers_modelled == [percent.pk]
+    assert "probability" in learned.features and "stage" not in learned.features
+    targets = pd.DataFrame(
+        {"probability": 0.9, "recency_days": [20.0, 180.0]}, index=[people[0].pk, people[1].pk]
+    )
+    uplift = offer_responses([_option(percent)], targets, as_of=AS_OF).uplift[:, 0]
+    assert uplift[0] > uplift[1] + 0.15
 
 
 def test_interventions_whose_window_is_still_open_teach_nothing():

@@ -90,6 +90,23 @@ def test_the_x_learner_finds_who_responds_to_which_offer():
     assert learner.baseline(grid).mean() == pytest.approx(0.3, abs=0.04)
 
 
+def test_a_rarely_chosen_offer_is_weighed_against_the_controls_recorded_with_it():
+    """Offer 2 goes to one customer in ten (x1 high); its arm is still a coin flip, and its
+    effect where it was given is read off its own controls, not the whole control arm."""
+    rng = np.random.default_rng(4)
+    n = 16_000
+    X = rng.random((n, 2))
+    offer = np.where(X[:, 1] > 0.9, 2, 1)
+    treated = rng.random(n) < 0.5
+    tau = np.where(offer == 2, 0.3, 0.1)
+    retained = rng.random(n) < 0.1 + 0.5 * X[:, 1] + treated * tau
+    learner = UpliftLearner(features=["x0", "x1"]).fit(X, retained, treated, offer)
+    assert learner.propensity[2] == pytest.approx(0.5, abs=0.03)
+    assert learner.propensity[1] == pytest.approx(0.5, abs=0.03)
+    given = X[offer == 2][:200]
+    assert learner.predict(given, [2])[:, 0].mean() == pytest.approx(0.3, abs=0.06)
+
+
 def test_uplift_becomes_the_response_best_offers_weighs_clipped_to_what_was_leaving():
     r = as_response(np.array([[0.1, -0.5, 0.9]]), np.array([0.5]))
     assert r.tolist() == [[0.2, -1.0, 1.0]]
