@@ -24,7 +24,7 @@ from retention.selectors import campaign_uplift, offer_responses
 from retention.services.learning import uplift_learn
 from retention.services.pipeline import after_scoring
 from retention.services.tokens import api_token_create
-from tests.retention.factories import AS_OF, NOW, campaign, customer, scored_run
+from tests.factories import AS_OF, NOW, campaign, customer, scored_run
 
 pytestmark = pytest.mark.django_db
 
