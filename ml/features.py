@@ -63,6 +63,7 @@ FEATURES: dict[str, str] = {
     "avg_rating": "average review rating (1-5)",
     "days_since_review": "days since the last review",
     "tickets_90d": "support tickets in the last 90 days",
+    "days_since_ticket": "days since the last support ticket",
     "bgnbd_p_alive": "probability the purchase pattern is still active (BG/NBD)",
     "bgnbd_expected_orders": "orders expected in the horizon (BG/NBD)",
 }
@@ -254,6 +255,7 @@ def _event_aggregates(cutoff: dt.datetime) -> pd.DataFrame:
 
     last_login = "MAX(CASE WHEN kind = 'login' THEN occurred_at END)"
     last_review = "MAX(CASE WHEN kind = 'review' THEN occurred_at END)"
+    last_ticket = "MAX(CASE WHEN kind = 'support_ticket' THEN occurred_at END)"
     sql = f"""
         SELECT customer_id,
                {recent("visit", 30)} AS visits_30d,
@@ -263,6 +265,7 @@ def _event_aggregates(cutoff: dt.datetime) -> pd.DataFrame:
                {recent("login", 30)} AS logins_30d,
                {epoch_days_sql(last_login)} AS last_login_t,
                {epoch_days_sql(last_review)} AS last_review_t,
+               {epoch_days_sql(last_ticket)} AS last_ticket_t,
                AVG(CASE WHEN kind = 'review' THEN CAST(value AS DOUBLE PRECISION) END)
                    AS avg_rating,
                {recent("support_ticket", 90)} AS tickets_90d
@@ -367,6 +370,8 @@ def build_features(
     f["visit_trend"] = f["visits_30d"] - f["visits_prev_30d"]
     f["days_since_login"] = c - f["last_login_t"]
     f["days_since_review"] = c - f["last_review_t"]
+    # A complaint weighs on how an offer lands for longer than the 90-day count sees it.
+    f["days_since_ticket"] = c - f["last_ticket_t"]
 
     x, t_x, T = f["frequency"] - 1, f["last_t"] - f["first_t"], f["tenure_days"]
     if bgnbd_params is None:

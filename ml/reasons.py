@@ -181,6 +181,9 @@ TEMPLATES: dict[str, Template] = {
     "avg_rating": _rating("avg_rating", "reviews average"),
     "days_since_review": lambda f, h: "last review " + _int(f["days_since_review"]) + " days ago",
     "tickets_90d": _count("tickets_90d", "support ticket", "support tickets", "90 days"),
+    "days_since_ticket": lambda f, h: (
+        "last support ticket " + _int(f["days_since_ticket"]) + " days ago"
+    ),
     "bgnbd_p_alive": lambda f, h: (
         "purchase rhythm gives only a "
         + _int(100 * f["bgnbd_p_alive"])
@@ -197,6 +200,7 @@ MISSING: dict[str, str] = {
     "overdue_ratio": "has ordered only once, so there is no rhythm yet",
     "spend_trend": "no spend in the last 180 days",
     "days_since_review": "has never written a review",
+    "days_since_ticket": "has never filed a support ticket",
 }
 
 

@@ -409,7 +409,9 @@ def load_learner(model: UpliftModel) -> UpliftLearner | None:
         return None
     if hashlib.sha256(blob).hexdigest() != model.checksum:
         raise ValueError(f"uplift model #{model.pk}: artefact checksum mismatch, refusing to load")
-    return pickle.loads(blob)  # written by retention.services.learning and verified above
+    learner = pickle.loads(blob)  # written by retention.services.learning and verified above
+    # A learner pickled by an earlier release answers nothing until learning runs again.
+    return learner if getattr(learner, "format", 1) == UpliftLearner.FORMAT else None
 
 
 def offer_responses(options: Sequence[OfferOption], targets: pd.DataFrame, *, as_of: dt.date):

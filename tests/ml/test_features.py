@@ -64,11 +64,14 @@ def test_features_describe_each_customers_history(shop):
     days_since_noon_may_12 = (dt.date(2026, 7, 1) - dt.date(2026, 5, 12)).days - 0.5
     assert r["days_since_review"] == pytest.approx(days_since_noon_may_12)
     assert r["tickets_90d"] == 1
+    assert r["days_since_ticket"] == pytest.approx(
+        (dt.date(2026, 7, 1) - dt.date(2026, 6, 1)).days - 0.5
+    )
     assert 0 < r["bgnbd_p_alive"] <= 1
     o = f.loc[once]
     assert o["frequency"] == 1 and np.isnan(o["gap_mean_days"]) and np.isnan(o["last_rating"])
     assert o["visits_30d"] == 0 and np.isnan(o["days_since_login"])
-    assert np.isnan(o["days_since_review"])
+    assert np.isnan(o["days_since_review"]) and np.isnan(o["days_since_ticket"])
 
 
 def test_features_at_as_of_never_change_when_later_rows_arrive(shop):

@@ -2,6 +2,8 @@
 and the admin and API that show and tune it."""
 
 import datetime as dt
+import pickle
+from hashlib import sha256
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.models import Customer, Order
-from retention.learning import MIN_MODEL_ARM
+from retention.learning import MIN_MODEL_ARM, UpliftLearner
 from retention.models import (
     EXPLORATION_OUTSIDE,
     PRIOR_OUTSIDE,
@@ -20,7 +22,7 @@ from retention.models import (
     Offer,
     UpliftModel,
 )
-from retention.selectors import campaign_uplift, offer_responses
+from retention.selectors import campaign_uplift, load_learner, offer_responses
 from retention.services.learning import uplift_learn
 from retention.services.pipeline import after_scoring
 from retention.services.tokens import api_token_create
@@ -227,6 +229,16 @@ def test_with_enough_outcomes_a_per_customer_model_learns_from_the_proposal_days
     )
     uplift = offer_responses([_option(percent)], targets, as_of=AS_OF).uplift[:, 0]
     assert uplift[0] > uplift[1] + 0.15
+
+
+def test_a_learner_pickled_in_another_format_is_not_used():
+    old = UpliftLearner(features=["recency_days"])
+    old.format = UpliftLearner.FORMAT - 1
+    blob = pickle.dumps(old)
+    model = UpliftModel.objects.create(
+        as_of=AS_OF, fitted_at=NOW, effects={}, artifact=blob, checksum=sha256(blob).hexdigest()
+    )
+    assert load_learner(model) is None
 
 
 def test_interventions_whose_window_is_still_open_teach_nothing():

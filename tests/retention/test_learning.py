@@ -107,6 +107,40 @@ def test_a_rarely_chosen_offer_is_weighed_against_the_controls_recorded_with_it(
     assert learner.predict(given, [2])[:, 0].mean() == pytest.approx(0.3, abs=0.06)
 
 
+def test_a_rare_offer_borrows_who_responds_from_the_common_one():
+    """Both offers help in proportion to x0; the rare one (one customer in eight) helps 5
+    points more. Learned together, the rare offer keeps the shared slope and its own
+    difference; learned alone from its few outcomes, the difference came out at 12."""
+    rng = np.random.default_rng(2)
+    n = 14_000
+    X = rng.random((n, 4))
+    offer = np.where(rng.random(n) < 0.12, 2, 1)
+    treated = rng.random(n) < 0.5
+    tau = np.where(offer == 2, 0.05, 0.0) + 0.3 * X[:, 0]
+    retained = rng.random(n) < 0.2 + 0.2 * X[:, 1] + treated * tau
+    learner = UpliftLearner(features=list("abcd"), seed=2).fit(X, retained, treated, offer)
+    grid = np.column_stack([np.linspace(0.05, 0.95, 40), np.full((40, 3), 0.5)])
+    common, rare = learner.predict(grid, [1, 2]).T
+    assert np.corrcoef(rare, grid[:, 0])[0, 1] > 0.9
+    assert (rare - common).mean() == pytest.approx(0.05, abs=0.03)
+
+
+def test_noisy_outcomes_do_not_crowd_the_top_of_the_learned_uplift():
+    """Half the customers order half the time (noisy outcomes), half almost never; the
+    offer helps the quiet ones twice as much. Within each half the effect is flat, so
+    what the learner spreads there is noise, and the noisy half's must not run wild."""
+    rng = np.random.default_rng(1)
+    n = 16_000
+    X = rng.random((n, 4))
+    quiet = X[:, 0] < 0.5
+    treated = rng.random(n) < 0.5
+    retained = rng.random(n) < np.where(quiet, 0.03, 0.5) + treated * np.where(quiet, 0.1, 0.05)
+    learner = UpliftLearner(features=list("abcd"), seed=1).fit(X, retained, treated, np.ones(n))
+    tau = learner.predict(X, [1])[:, 0]
+    assert tau[~quiet].std() < 2.2 * tau[quiet].std()  # 2.5 unweighted
+    assert quiet[np.argsort(-tau)[: n // 10]].mean() > 0.5
+
+
 def test_uplift_becomes_the_response_best_offers_weighs_clipped_to_what_was_leaving():
     r = as_response(np.array([[0.1, -0.5, 0.9]]), np.array([0.5]))
     assert r.tolist() == [[0.2, -1.0, 1.0]]
