@@ -15,31 +15,30 @@ PRODUCTION_ENV = {
 }
 
 
-def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _python(*args: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+    """Run this interpreter in a fresh process that reads its settings from ``env`` only:
+    the test run's own DEBUG, SECRET_KEY and settings module are left out."""
     clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
     clean.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return _python("manage.py", *args, env=env, timeout=120)
+
+
 def _settings(expression: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Print ``expression`` over the settings module ``s`` as a fresh process reads it from
-    ``env``: the settings alone, without setting up every app as ``manage.py`` would."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
-    clean.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "-c", f"import retention.settings as s; print({expression})"],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    """Print ``expression`` over the settings module ``s``: the settings alone, without
+    setting up every app as ``manage.py`` would."""
+    return _python(
+        "-c", f"import retention.settings as s; print({expression})", env=env, timeout=60
     )
 
 
