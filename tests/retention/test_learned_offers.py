@@ -105,38 +105,52 @@ def test_no_exploration_when_the_share_is_zero():
     assert not Intervention.objects.filter(exploration=True).exists()
 
 
+PROPOSED_AT = NOW - dt.timedelta(days=40)  # the offers that have finished: window 30 days
+
+
+def _decided(camp: Campaign, offer: Offer, person: Customer, arm: str, **fields) -> Intervention:
+    """An unsaved ``offer`` to ``person`` in ``arm``, proposed at PROPOSED_AT: sent to the
+    treatment arm, held out from the control arm."""
+    return Intervention(
+        campaign=camp,
+        customer=person,
+        arm=arm,
+        state="sent" if arm == "treatment" else "held_out",
+        offer=offer,
+        offer_type=offer.offer_type,
+        offer_value=offer.value,
+        probability=0.9,
+        value_at_risk=90,
+        expected_net_value=5,
+        expected_cost=1,
+        as_of=PROPOSED_AT.date(),
+        proposed_at=PROPOSED_AT,
+        **fields,
+    )
+
+
+def _ordered(person: Customer) -> Order:
+    """An unsaved order of ``person`` inside the finished offers' window."""
+    return Order(
+        external_id=f"o-{person.pk}",
+        customer=person,
+        placed_at=PROPOSED_AT + dt.timedelta(days=3),
+        total=30,
+    )
+
+
 def _finished(
     camp: Campaign, offer: Offer, *, n: int, treated_retained: int, control_retained: int
 ):
     """``n`` treated and ``n`` control customers with ``offer``, proposed 40 days before
     AS_OF; the first ``*_retained`` of each arm ordered inside the window."""
-    at = NOW - dt.timedelta(days=40)
     for arm, retained in (("treatment", treated_retained), ("control", control_retained)):
         for i in range(n):
             person = customer(f"{offer.pk}-{arm}-{i}")
-            Intervention.objects.create(
-                campaign=camp,
-                customer=person,
-                arm=arm,
-                state="sent" if arm == "treatment" else "held_out",
-                offer=offer,
-                offer_type=offer.offer_type,
-                offer_value=offer.value,
-                probability=0.9,
-                value_at_risk=90,
-                expected_net_value=5,
-                expected_cost=1,
-                expected_uplift=0.2 if i < retained else 0.0,
-                as_of=at.date(),
-                proposed_at=at,
-            )
+            uplift = 0.2 if i < retained else 0.0
+            _decided(camp, offer, person, arm, expected_uplift=uplift).save()
             if i < retained:
-                Order.objects.create(
-                    external_id=f"o-{person.pk}",
-                    customer=person,
-                    placed_at=at + dt.timedelta(days=3),
-                    total=30,
-                )
+                _ordered(person).save()
 
 
 def test_learning_compares_each_offers_treated_customers_with_its_control_arm():
@@ -186,7 +200,6 @@ def test_with_enough_outcomes_a_per_customer_model_learns_from_the_proposal_days
     customers it helps (recent buyers here) above those it does not."""
     percent, _ = _offers()
     camp = campaign(window_days=30)
-    at = NOW - dt.timedelta(days=40)
     n = 2 * MIN_MODEL_ARM + 200
     people = Customer.objects.bulk_create(
         Customer(external_id=f"m{i}", name=f"M {i}", email=f"m{i}@example.com") for i in range(n)
@@ -196,31 +209,12 @@ def test_with_enough_outcomes_a_per_customer_model_learns_from_the_proposal_days
     treated = np.arange(n) % 2 == 0
     retained = rng.random(n) < 0.1 + treated * np.where(recency < 100, 0.4, 0.0)
     rows = [{"customer": c, "recency_days": r} for c, r in zip(people, recency, strict=True)]
-    scored_run(rows, as_of=at.date())
+    scored_run(rows, as_of=PROPOSED_AT.date())
     arm = np.where(treated, "treatment", "control")
     Intervention.objects.bulk_create(
-        Intervention(
-            campaign=camp,
-            customer=c,
-            arm=a,
-            state="sent" if a == "treatment" else "held_out",
-            offer=percent,
-            offer_type=percent.offer_type,
-            offer_value=percent.value,
-            probability=0.9,
-            value_at_risk=90,
-            expected_net_value=5,
-            expected_cost=1,
-            as_of=at.date(),
-            proposed_at=at,
-        )
-        for c, a in zip(people, arm, strict=True)
+        _decided(camp, percent, c, a) for c, a in zip(people, arm, strict=True)
     )
-    Order.objects.bulk_create(
-        Order(external_id=f"o-{c.pk}", customer=c, placed_at=at + dt.timedelta(days=3), total=30)
-        for c, kept in zip(people, retained, strict=True)
-        if kept
-    )
+    Order.objects.bulk_create(_ordered(c) for c, kept in zip(people, retained, strict=True) if kept)
     learned = uplift_learn(as_of=AS_OF, now=NOW)
     assert learned.offers_modelled == [percent.pk]
     assert "probability" in learned.features and "stage" not in learned.features
