@@ -8,9 +8,10 @@ customers respond as their ground truth says, and ``uplift_learn`` learns from e
 intervention whose window has closed. Once the last week's window has closed, a week
 follows in which the same coupon budget goes either to the top churn risks or to the top
 learned uplift (each customer with the offer of highest learned uplift for them). Both are
-measured against the simulator's truth: each customer's true effect of that offer,
-``(1 - shock) * (q + (1 - q) * boost) - q`` with ``q`` the true probability of an order in
-the window without it.
+measured against the simulator's truth: each customer's true effect of that offer given
+what the shop has observed (:func:`customers.synthetic.responses.expected_effect`: the
+customer's own boost and shock, weighed by the true probabilities that they already left,
+and then how long ago, or are around and would order anyway).
 
 Prints, for the acceptance of issue 17:
 
@@ -105,28 +106,6 @@ def reuse(customers: int) -> None:
     ScoringRun.objects.all().delete()
 
 
-def true_effects(pairs: pd.DataFrame, *, as_of: dt.date, window: int) -> pd.DataFrame:
-    """``pairs`` (customer_id, offer_type) with the true effect of that offer for that
-    customer on ``as_of``, and its boost and shock."""
-    from customers.models import SyntheticResponse
-    from customers.synthetic.selectors import true_churn_probabilities
-
-    truth = true_churn_probabilities(as_of=as_of, horizon_days=window)
-    q = 1 - truth.set_index("customer_id")["probability"]
-    responses = pd.DataFrame.from_records(
-        list(
-            SyntheticResponse.objects.filter(
-                customer_id__in=pairs["customer_id"].unique().tolist()
-            ).values("customer_id", "offer_type", "purchase_boost", "dropout_shock")
-        )
-    )
-    out = pairs.merge(responses, on=["customer_id", "offer_type"], how="left")
-    base = out["customer_id"].map(q).fillna(0.0).to_numpy(float)
-    boost, shock = out["purchase_boost"].to_numpy(float), out["dropout_shock"].to_numpy(float)
-    out["effect"] = (1 - shock) * (base + (1 - base) * boost) - base
-    return out
-
-
 def learning_weeks(start: dt.date, *, window: int, exploration: float, t0: float) -> list:
     from django.core.management import call_command
 
@@ -171,6 +150,7 @@ def learning_weeks(start: dt.date, *, window: int, exploration: float, t0: float
 def coverage(campaigns, model, *, window: int) -> list[tuple]:
     """Per offer: learned effect and interval against the true average effect on the
     customers treated with it (intention to treat: those never sent count as 0)."""
+    from customers.synthetic.selectors import true_offer_effects
     from retention.models import Intervention, Offer
 
     parts = []
@@ -185,7 +165,7 @@ def coverage(campaigns, model, *, window: int) -> list[tuple]:
         )
         if rows.empty:
             continue
-        effects = true_effects(rows, as_of=campaign.starts_on, window=window)
+        effects = true_offer_effects(rows, as_of=campaign.starts_on, window_days=window)
         effects.loc[effects["sent_at"].isna(), "effect"] = 0.0
         parts.append(effects)
     truth = pd.concat(parts).groupby("offer_id")["effect"].mean()
@@ -201,6 +181,7 @@ def coverage(campaigns, model, *, window: int) -> list[tuple]:
 
 
 def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> dict:
+    from customers.synthetic.selectors import true_offer_effects
     from ml.selectors import latest_run, run_frame
     from retention.models import Offer
     from retention.offers import OfferOption
@@ -220,7 +201,12 @@ def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> d
     groups = {}
     for name, rows in (("risk", by_risk), ("uplift", by_uplift)):
         pairs = pd.DataFrame({"customer_id": ids[rows], "offer_type": types[best[rows]]})
-        groups[name] = true_effects(pairs, as_of=day, window=window)
+        groups[name] = true_offer_effects(pairs, as_of=day, window_days=window)
+    every = pd.DataFrame(
+        {"customer_id": np.repeat(ids, len(types)), "offer_type": np.tile(types, len(ids))}
+    )
+    best_true = true_offer_effects(every, as_of=day, window_days=window)["effect"].to_numpy()
+    best_true = best_true.reshape(len(ids), len(types)).max(axis=1)
     rng = np.random.default_rng(seed)
     a, b = groups["uplift"]["effect"].to_numpy(), groups["risk"]["effect"].to_numpy()
     draws = np.array(
@@ -232,6 +218,7 @@ def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> d
         "groups": groups,
         "difference": (a.mean() - b.mean(), *np.quantile(draws, [0.025, 0.975])),
         "sources": learned.source,
+        "oracle": float(np.sort(best_true)[::-1][:budget].mean()),
     }
 
 
@@ -302,7 +289,9 @@ def main() -> None:
         f"({uplift['effect'].sum():.0f} in all)\n"
         f"  uplift / risk = {per_uplift / per_risk:.2f} (target >= 1.30); difference "
         f"{d:+.4f} per coupon, 95% CI [{lo:+.4f}, {hi:+.4f}] "
-        f"({'above zero' if lo > 0 else 'NOT above zero'})"
+        f"({'above zero' if lo > 0 else 'NOT above zero'})\n"
+        f"  ceiling (knowing each customer's own reaction): "
+        f"{week['oracle']:.4f} per coupon ({week['oracle'] / per_risk:.2f} x risk targeting)"
     )
     print(
         f"  sleeping dogs sent an offer (dropout shock > 0): risk targeting "

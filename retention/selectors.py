@@ -352,16 +352,12 @@ def finished_interventions(
 
 
 def true_average_effect(campaign: Campaign, *, as_of: dt.date) -> float:
-    """The generator's average effect on the treated of a campaign assigned on ``as_of``:
-    per treated customer who received the offer,
-    ``(1 - shock) * (q + (1 - q) * boost) - q`` with ``q`` the true probability of a paid
-    order in the window without the offer; 0 for those who received nothing.
-    Synthetic shops only (the benchmark's yardstick for the measured uplift)."""
-    from customers.models import SyntheticResponse
-    from customers.synthetic.selectors import true_churn_probabilities
+    """The generator's average effect on the treated of a campaign assigned on ``as_of``
+    (:func:`customers.synthetic.selectors.true_offer_effects` per treated customer who
+    received the offer, 0 for those who received nothing). Synthetic shops only (the
+    benchmark's yardstick for the measured uplift)."""
+    from customers.synthetic.selectors import true_offer_effects
 
-    truth = true_churn_probabilities(as_of=as_of, horizon_days=campaign.window_days)
-    q = 1 - truth.set_index("customer_id")["probability"]
     treated = pd.DataFrame.from_records(
         list(
             Intervention.objects.filter(campaign=campaign, arm=Intervention.Arm.TREATMENT).values(
@@ -370,20 +366,12 @@ def true_average_effect(campaign: Campaign, *, as_of: dt.date) -> float:
         ),
         columns=["customer_id", "offer_type", "sent_at"],
     )
-    responses = pd.DataFrame.from_records(
-        list(
-            SyntheticResponse.objects.filter(customer__interventions__campaign=campaign).values(
-                "customer_id", "offer_type", "purchase_boost", "dropout_shock"
-            )
-        ),
-        columns=["customer_id", "offer_type", "purchase_boost", "dropout_shock"],
-    )
-    t = treated.merge(responses, on=["customer_id", "offer_type"], how="left")
-    base = t["customer_id"].map(q).to_numpy(float)
-    shock, boost = t["dropout_shock"].to_numpy(float), t["purchase_boost"].to_numpy(float)
-    effect = (1 - shock) * (base + (1 - base) * boost) - base
+    if treated.empty:
+        return 0.0
+    t = true_offer_effects(treated, as_of=as_of, window_days=campaign.window_days)
+    effect = t["effect"].to_numpy(float)
     effect[t["sent_at"].isna().to_numpy()] = 0.0
-    return float(effect.mean()) if len(effect) else 0.0
+    return float(effect.mean())
 
 
 @dataclass

@@ -6,6 +6,13 @@ an active customer leave (over-contacted, insulted by a cheap offer). About half
 customers do not react at all, most of the rest react positively with strengths that
 depend on who they are, and a few react badly, so choosing the offer per customer pays
 and a blanket campaign wastes money.
+
+Drawn once per customer, these are the reactions of a customer still around. One who has
+left (right after their last purchase) reads the shop's messages less the longer they are
+gone: their boost is scaled by :func:`reach`. Without it the customers certain to be gone
+were the most persuadable of all (nothing to lose, everything to win back), the opposite
+of the "lost causes" every uplift study meets, and targeting by churn risk alone was
+already close to the best a learner could do.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from customers.models import OfferType
+
+REACH_DAYS = 90.0  # a customer gone this long is reached by an offer with probability 1/e
 
 
 def draw_responses(
@@ -44,3 +53,32 @@ def draw_responses(
         shock = np.where(kind == 2, np.clip(rng.beta(2, 12, n) * weight, 0, 0.5), 0.0)
         result[offer.value] = (boost.round(4), shock.round(4))
     return result
+
+
+def reach(days_gone: np.ndarray) -> np.ndarray:
+    """The share of an offer's boost that still reaches a customer who left ``days_gone``
+    days ago (NaN: still around, reached fully)."""
+    days = np.asarray(days_gone, dtype=float)
+    return np.where(np.isnan(days), 1.0, np.exp(-np.maximum(days, 0.0) / REACH_DAYS))
+
+
+def expected_effect(
+    *,
+    left: np.ndarray,
+    none_if_around: np.ndarray,
+    days_since_last: np.ndarray,
+    boost: np.ndarray,
+    shock: np.ndarray,
+) -> np.ndarray:
+    """An offer's true effect on the probability of an order in the window, given what the
+    shop has observed (``left`` and ``none_if_around`` from
+    :func:`customers.synthetic.truth.churn_parts`) and the customer's own reaction.
+
+    A customer who left did so right after their last purchase, so ``days_since_last`` is
+    how long they are gone; one still around orders anyway with ``1 - none_if_around``.
+    Either may leave because of the offer (``shock``, which removes their later orders)
+    before it brings an order."""
+    around = 1 - np.asarray(none_if_around, dtype=float)
+    gone = (1 - shock) * boost * reach(days_since_last)
+    stays = (1 - shock) * (around + (1 - around) * boost) - around
+    return left * gone + (1 - left) * stays

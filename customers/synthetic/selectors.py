@@ -14,9 +14,10 @@ import pandas as pd
 
 from core.sql import epoch_days_sql, read_frame, timestamp_param
 from core.time import cutoff_of, epoch_days
-from customers.models import SyntheticShop
+from customers.models import SyntheticResponse, SyntheticShop
 from customers.synthetic.process import Clock, Params
-from customers.synthetic.truth import churn_probability_of, quiet_log_likelihood
+from customers.synthetic.responses import expected_effect
+from customers.synthetic.truth import churn_parts_of, quiet_log_likelihood
 
 
 def shop_process(shop: SyntheticShop) -> tuple[Params, Clock]:
@@ -140,13 +141,60 @@ def observed_history(shop: SyntheticShop, *, as_of: dt.date) -> tuple[pd.DataFra
     return s, epoch_days(cutoff) - origin
 
 
-def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
-    """``customer_id``, ``probability`` of no paid order in ``(as_of, as_of + horizon]``
-    for every customer with a paid order up to ``as_of``, from the latest synthetic shop."""
+def true_churn_parts(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
+    """``customer_id``, ``left`` (the probability they already left), ``none_if_around``
+    (of no paid order in ``(as_of, as_of + horizon]`` if still around) and
+    ``days_since_last`` (their last paid order) for every customer with a paid order up to
+    ``as_of``, from the latest synthetic shop."""
     shop = latest_shop()
     params, clock = shop_process(shop)
     s, T = observed_history(shop, as_of=as_of)
-    probability = churn_probability_of(s, params, clock, T=T, horizon=horizon_days)
+    left, none_if_around = churn_parts_of(s, params, clock, T=T, horizon=horizon_days)
     return pd.DataFrame(
-        {"customer_id": s["customer_id"].to_numpy(np.int64), "probability": probability}
+        {
+            "customer_id": s["customer_id"].to_numpy(np.int64),
+            "left": left,
+            "none_if_around": none_if_around,
+            "days_since_last": T - s["t_x"].to_numpy(float),
+        }
     )
+
+
+def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
+    """``customer_id``, ``probability`` of no paid order in ``(as_of, as_of + horizon]``
+    for every customer with a paid order up to ``as_of``, from the latest synthetic shop."""
+    parts = true_churn_parts(as_of=as_of, horizon_days=horizon_days)
+    left = parts["left"].to_numpy()
+    return pd.DataFrame(
+        {
+            "customer_id": parts["customer_id"].to_numpy(),
+            "probability": left + (1 - left) * parts["none_if_around"].to_numpy(),
+        }
+    )
+
+
+def true_offer_effects(pairs: pd.DataFrame, *, as_of: dt.date, window_days: int) -> pd.DataFrame:
+    """``pairs`` (``customer_id``, ``offer_type``) with each customer's ``purchase_boost``
+    and ``dropout_shock`` for that offer and its true ``effect`` on an order in the
+    ``window_days`` after ``as_of`` (:func:`customers.synthetic.responses.expected_effect`).
+    A customer with no paid order by then has none to lose: around, not ordering."""
+    truth = true_churn_parts(as_of=as_of, horizon_days=window_days).set_index("customer_id")
+    columns = ["customer_id", "offer_type", "purchase_boost", "dropout_shock"]
+    responses = pd.DataFrame.from_records(
+        list(
+            SyntheticResponse.objects.filter(
+                customer_id__in=pairs["customer_id"].unique().tolist()
+            ).values(*columns)
+        ),
+        columns=columns,
+    )
+    out = pairs.merge(responses, on=["customer_id", "offer_type"], how="left")
+    seen = truth.reindex(out["customer_id"].to_numpy())
+    out["effect"] = expected_effect(
+        left=seen["left"].fillna(0.0).to_numpy(),
+        none_if_around=seen["none_if_around"].fillna(1.0).to_numpy(),
+        days_since_last=seen["days_since_last"].to_numpy(),
+        boost=out["purchase_boost"].to_numpy(float),
+        shock=out["dropout_shock"].to_numpy(float),
+    )
+    return out

@@ -31,7 +31,7 @@ from scipy.special import expit
 from customers.synthetic.process import Clock, Params
 
 
-def churn_probability(
+def churn_parts(
     params: Params,
     clock: Clock,
     *,
@@ -49,7 +49,11 @@ def churn_probability(
     events: np.ndarray | None = None,
     quiet: np.ndarray | None = None,
 ) -> np.ndarray:
-    """P(no paid purchase in [T, T + horizon)) for each customer.
+    """Per customer, ``(left, none_if_around)``: the probability that they already left
+    (right after their last purchase), and that of no paid purchase in ``[T, T + horizon)``
+    if they are still around. The churn probability is ``left + (1 - left) *
+    none_if_around``; an offer's true
+    effect needs them apart, since it reaches the two kinds of customer differently.
 
     ``events`` (tickets and reviews seen by ``T``) and ``quiet``
     (:func:`quiet_log_likelihood`) are needed only when events are recorded for part of
@@ -94,9 +98,8 @@ def churn_probability(
             marks = np.where((sessions == 0) & (events == 0), mixed, marks)
         log_odds += marks
 
-    left = expit(log_odds)
     none_if_around = ((p.alpha + S_T - S_a) / (p.alpha + S_H - S_a)) ** (p.r + x)
-    return left + (1 - left) * none_if_around
+    return expit(log_odds), none_if_around
 
 
 def quiet_log_likelihood(
@@ -124,15 +127,15 @@ def quiet_log_likelihood(
     return base + np.bincount(owner, weights=partly, minlength=x.size)
 
 
-def churn_probability_of(
+def churn_parts_of(
     summary: pd.DataFrame, params: Params, clock: Clock, *, T: float, horizon: float
-) -> np.ndarray:
-    """:func:`churn_probability` for a frame of per-customer summaries (times in days
-    since the shop's start), as both the generator and the database reader build them."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`churn_parts` for a frame of per-customer summaries (times in days since the
+    shop's start), as both the generator and the database reader build them."""
     partly_tracked = {
         name: summary[name].to_numpy(float) for name in ("events", "quiet") if name in summary
     }
-    return churn_probability(
+    return churn_parts(
         params,
         clock,
         a=summary["a"].to_numpy(float),
@@ -148,3 +151,11 @@ def churn_probability_of(
         horizon=horizon,
         **partly_tracked,
     )
+
+
+def churn_probability_of(
+    summary: pd.DataFrame, params: Params, clock: Clock, *, T: float, horizon: float
+) -> np.ndarray:
+    """P(no paid purchase in ``[T, T + horizon)``) for a frame of per-customer summaries."""
+    left, none_if_around = churn_parts_of(summary, params, clock, T=T, horizon=horizon)
+    return left + (1 - left) * none_if_around

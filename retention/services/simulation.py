@@ -3,7 +3,8 @@ an offer react as their ground truth says.
 
 Each treated customer whose offer was sent either leaves because of it (probability
 ``dropout_shock``: their later orders are removed, they never happened) or, if not, places
-one extra order inside the campaign's window with probability ``purchase_boost``. The
+one extra order inside the campaign's window with probability ``purchase_boost``, scaled
+by :func:`~customers.synthetic.responses.reach` for a customer who had already left. The
 draws are a fixed hash of the intervention, and each intervention is simulated once (an
 audit row marks it), so re-running changes nothing.
 """
@@ -19,7 +20,8 @@ from django.db import transaction
 from core.bulk import copy_frame
 from core.sql import read_frame, staged_ids
 from core.time import cutoff_of
-from customers.models import Order, SyntheticResponse
+from customers.models import Order, SyntheticResponse, SyntheticTruth
+from customers.synthetic.responses import reach
 from retention.models import AuditEntry, Intervention
 from retention.offers import stable_unit
 from retention.services.audit import Action, Actor, audit_write
@@ -58,7 +60,18 @@ def _received(cutoff: dt.datetime) -> pd.DataFrame:
         ),
         columns=["customer_id", "offer_type", "purchase_boost", "dropout_shock"],
     )
-    return frame.merge(responses, on=["customer_id", "offer_type"])  # synthetic customers only
+    gone = pd.DataFrame.from_records(
+        list(
+            SyntheticTruth.objects.filter(customer_id__in=frame["customer_id"].tolist()).values(
+                "customer_id", "dropped_out_at"
+            )
+        ),
+        columns=["customer_id", "dropped_out_at"],
+    )
+    # Synthetic customers only: the inner join drops everyone else.
+    return frame.merge(responses, on=["customer_id", "offer_type"]).merge(
+        gone, on="customer_id", how="left"
+    )
 
 
 def responses_simulate(*, as_of: dt.date) -> dict[str, int]:
@@ -67,9 +80,11 @@ def responses_simulate(*, as_of: dt.date) -> dict[str, int]:
     if received.empty:
         return {"simulated": 0, "left": 0, "extra_orders": 0}
     ids = received["id"].to_numpy(np.int64)
-    left = stable_unit(_SHOCK_SALT, ids) < received["dropout_shock"].to_numpy()
-    boosted = ~left & (stable_unit(_BOOST_SALT, ids) < received["purchase_boost"].to_numpy())
     sent = pd.to_datetime(received["sent_at"], utc=True)
+    days_gone = (sent - pd.to_datetime(received["dropped_out_at"], utc=True)).dt.total_seconds()
+    boost = received["purchase_boost"].to_numpy() * reach(days_gone.to_numpy() / 86_400)
+    left = stable_unit(_SHOCK_SALT, ids) < received["dropout_shock"].to_numpy()
+    boosted = ~left & (stable_unit(_BOOST_SALT, ids) < boost)
     window_end = pd.to_datetime(received["proposed_at"], utc=True) + pd.to_timedelta(
         received["campaign__window_days"], unit="D"
     )

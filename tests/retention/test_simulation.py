@@ -1,0 +1,104 @@
+"""Synthetic customers reacting to offers: the simulation follows their ground truth, and an
+offer reaches a customer who already left the less the longer they are gone."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from customers.models import Order, SyntheticResponse, SyntheticShop, SyntheticTruth
+from customers.synthetic.responses import REACH_DAYS, expected_effect, reach
+from retention.models import Intervention, Offer
+from retention.services.simulation import responses_simulate
+from tests.factories import NOW, campaign, customer
+
+PEOPLE = 200  # per group: the share brought back is judged within a few standard errors
+
+
+def test_reach_fades_with_the_time_gone_and_spares_those_still_around():
+    days = np.array([np.nan, 0.0, REACH_DAYS, 4 * REACH_DAYS])
+    assert reach(days) == pytest.approx([1.0, 1.0, np.exp(-1), np.exp(-4)])
+
+
+def test_expected_effect_without_fading_is_the_plain_effect_on_the_churn_probability():
+    left, none_if_around = np.array([0.2, 0.9]), np.array([0.7, 0.95])
+    boost, shock = np.array([0.3, 0.1]), np.array([0.0, 0.2])
+    q = (1 - left) * (1 - none_if_around)  # P(order in the window without the offer)
+    just_gone = expected_effect(
+        left=left,
+        none_if_around=none_if_around,
+        days_since_last=np.zeros(2),
+        boost=boost,
+        shock=shock,
+    )
+    assert just_gone == pytest.approx((1 - shock) * (q + (1 - q) * boost) - q)
+    long_gone = expected_effect(
+        left=left,
+        none_if_around=none_if_around,
+        days_since_last=np.full(2, 720.0),
+        boost=boost,
+        shock=shock,
+    )
+    assert (long_gone < just_gone).all()
+
+
+def _treated(group: str, *, dropped_out_at: dt.datetime | None, shop, offer, where) -> None:
+    for i in range(PEOPLE):
+        person = customer(f"{group}{i}")
+        SyntheticTruth.objects.create(
+            customer=person,
+            shop=shop,
+            purchase_rate=0.01,
+            dropout_prob=0.5,
+            session_rate=0.01,
+            spend_level=1,
+            true_churn_prob=0.9,
+            dropped_out_at=dropped_out_at,
+        )
+        SyntheticResponse.objects.create(
+            customer=person, offer_type=offer.offer_type, purchase_boost=1.0, dropout_shock=0
+        )
+        Intervention.objects.create(
+            campaign=where,
+            customer=person,
+            arm=Intervention.Arm.TREATMENT,
+            state=Intervention.State.SENT,
+            offer=offer,
+            offer_type=offer.offer_type,
+            offer_value=offer.value,
+            probability=0.9,
+            value_at_risk=50,
+            expected_net_value=5,
+            expected_cost=1,
+            as_of=NOW.date(),
+            proposed_at=NOW,
+            sent_at=NOW,
+        )
+
+
+def test_customers_long_gone_are_rarely_brought_back(db):
+    shop = SyntheticShop.objects.create(
+        seed=1, start=dt.date(2024, 7, 1), end=dt.date(2026, 6, 30), customers=3 * PEOPLE, params={}
+    )
+    offer = Offer.objects.get(offer_type="percent_off")
+    where = campaign(window_days=14)
+    _treated("around", dropped_out_at=None, shop=shop, offer=offer, where=where)
+    quarter = NOW - dt.timedelta(days=REACH_DAYS)
+    _treated("quarter", dropped_out_at=quarter, shop=shop, offer=offer, where=where)
+    _treated(
+        "years", dropped_out_at=NOW - dt.timedelta(days=730), shop=shop, offer=offer, where=where
+    )
+
+    responses_simulate(as_of=NOW.date() + dt.timedelta(days=1))
+
+    def brought_back(group: str) -> float:
+        orders = Order.objects.filter(
+            external_id__startswith="sim-", customer__external_id__startswith=group
+        )
+        return orders.count() / PEOPLE
+
+    assert brought_back("around") == 1.0  # a boost of 1 always lands on a customer still here
+    assert 0.25 < brought_back("quarter") < 0.5  # about 1/e
+    assert brought_back("years") <= 0.01
