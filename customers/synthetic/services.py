@@ -21,6 +21,7 @@ from customers.models import (
     SyntheticTruth,
 )
 from customers.selectors import shop_has_data
+from customers.signals import shop_replaced
 from customers.synthetic.process import Params, Shop, simulate
 from customers.synthetic.responses import draw_responses
 from customers.synthetic.truth import churn_probability_of, quiet_log_likelihood
@@ -65,6 +66,7 @@ def generate_shop(
                 "the database already has customers or products; use --replace to delete "
                 "all shop data first, or --if-empty to keep it"
             )
+        shop_replaced.send(sender=SyntheticShop)
         for model in (SyntheticShop, Event, OrderLine, Order, Customer, Product):
             model.objects.all().delete()
     rng = np.random.default_rng(seed)

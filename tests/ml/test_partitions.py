@@ -1,9 +1,12 @@
 """Scores live in one partition per scoring run on PostgreSQL (ml/partitions.py)."""
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 from django.db import IntegrityError, connection
 
+from customers.synthetic.services import generate_shop
 from ml.models import CustomerScore, ScoringRun
 from ml.partitions import scores_drop, scores_table, scores_write
 from ml.selectors import run_scores
@@ -83,3 +86,10 @@ def test_a_runs_scores_stream_back_exactly_from_its_partition_or_the_default_one
         assert sorted(zip(read.index, read["probability"], read["tier"], strict=True)) == sorted(
             stored.values_list("customer_id", "probability", "tier")
         )
+
+
+def test_replacing_the_synthetic_shop_forgets_the_runs_that_scored_its_customers():
+    run = scored_run([{"customer": customer("a")}, {"customer": customer("b")}])
+    generate_shop(customers=50, days=120, seed=1, end=dt.date(2026, 6, 30), replace=True)
+    assert not ScoringRun.objects.exists()  # else ``score`` took the day as already scored
+    assert f"ml_customerscore_run{run.pk}" not in partitions()
