@@ -108,27 +108,48 @@ def campaign(**fields) -> Campaign:
     return created
 
 
+def intervention(
+    campaign: Campaign, person: Customer, *, at: dt.datetime, offer: Offer | None = None, **fields
+) -> Intervention:
+    """An unsaved treatment offer of ``campaign`` (its first offer unless given) to
+    ``person``, proposed at ``at``; ``fields`` set anything else (arm, state, sent_at)."""
+    offer = offer or campaign.offers.first()
+    defaults = {
+        "offer_type": offer.offer_type,
+        "offer_value": offer.value,
+        "arm": "treatment",
+        "state": "sent",
+        "probability": 0.9,
+        "value_at_risk": 90,
+        "expected_net_value": 5,
+        "expected_cost": 1,
+    }
+    return Intervention(
+        campaign=campaign,
+        customer=person,
+        offer=offer,
+        as_of=at.date(),
+        proposed_at=at,
+        **{**defaults, **fields},
+    )
+
+
 def outbox_sms(
     campaign: Campaign, person: Customer, *, intervention_state: str, at: dt.datetime, **fields
 ) -> OutboxMessage:
     """A treatment offer of ``campaign`` to ``person`` with its SMS in the outbox, for tests
     of sending and receipts that need no proposal run before them."""
-    intervention = Intervention.objects.create(
-        campaign=campaign,
-        customer=person,
-        arm="treatment",
+    offered = intervention(
+        campaign,
+        person,
+        at=at,
         state=intervention_state,
-        offer=campaign.offers.first(),
         offer_type="percent_off",
         offer_value=10,
-        probability=0.9,
-        value_at_risk=90,
-        expected_net_value=5,
         expected_cost=5,
-        as_of=at.date(),
-        proposed_at=at,
     )
+    offered.save()
     message = {"channel": "sms", "recipient": "+49", "body": "10% off", **fields}
     return OutboxMessage.objects.create(
-        intervention=intervention, next_attempt_at=at, created_at=at, **message
+        intervention=offered, next_attempt_at=at, created_at=at, **message
     )

@@ -26,7 +26,7 @@ from retention.selectors import campaign_uplift, load_learner, offer_responses
 from retention.services.learning import uplift_learn
 from retention.services.pipeline import after_scoring
 from retention.services.tokens import api_token_create
-from tests.factories import AS_OF, NOW, campaign, customer, scored_run
+from tests.factories import AS_OF, NOW, campaign, customer, intervention, scored_run
 
 pytestmark = pytest.mark.django_db
 
@@ -111,22 +111,8 @@ PROPOSED_AT = NOW - dt.timedelta(days=40)  # the offers that have finished: wind
 def _decided(camp: Campaign, offer: Offer, person: Customer, arm: str, **fields) -> Intervention:
     """An unsaved ``offer`` to ``person`` in ``arm``, proposed at PROPOSED_AT: sent to the
     treatment arm, held out from the control arm."""
-    return Intervention(
-        campaign=camp,
-        customer=person,
-        arm=arm,
-        state="sent" if arm == "treatment" else "held_out",
-        offer=offer,
-        offer_type=offer.offer_type,
-        offer_value=offer.value,
-        probability=0.9,
-        value_at_risk=90,
-        expected_net_value=5,
-        expected_cost=1,
-        as_of=PROPOSED_AT.date(),
-        proposed_at=PROPOSED_AT,
-        **fields,
-    )
+    state = "sent" if arm == "treatment" else "held_out"
+    return intervention(camp, person, at=PROPOSED_AT, offer=offer, arm=arm, state=state, **fields)
 
 
 def _ordered(person: Customer) -> Order:

@@ -10,9 +10,9 @@ import pytest
 
 from customers.models import Order, SyntheticResponse, SyntheticShop, SyntheticTruth
 from customers.synthetic.responses import REACH_DAYS, expected_effect, reach
-from retention.models import Intervention, Offer
+from retention.models import Offer
 from retention.services.simulation import responses_simulate
-from tests.factories import NOW, campaign, customer
+from tests.factories import NOW, campaign, customer, intervention
 
 PEOPLE = 200  # per group: the share brought back is judged within a few standard errors
 
@@ -60,22 +60,7 @@ def _treated(group: str, *, dropped_out_at: dt.datetime | None, shop, offer, whe
         SyntheticResponse.objects.create(
             customer=person, offer_type=offer.offer_type, purchase_boost=1.0, dropout_shock=0
         )
-        Intervention.objects.create(
-            campaign=where,
-            customer=person,
-            arm=Intervention.Arm.TREATMENT,
-            state=Intervention.State.SENT,
-            offer=offer,
-            offer_type=offer.offer_type,
-            offer_value=offer.value,
-            probability=0.9,
-            value_at_risk=50,
-            expected_net_value=5,
-            expected_cost=1,
-            as_of=NOW.date(),
-            proposed_at=NOW,
-            sent_at=NOW,
-        )
+        intervention(where, person, at=NOW, offer=offer, sent_at=NOW).save()
 
 
 def test_customers_long_gone_are_rarely_brought_back(db):
