@@ -25,11 +25,13 @@ Prints, for the acceptance of issue 17:
 * the A/A false "keep" rate of the sequential answer, looked at daily for 8 weeks.
 
     .venv/bin/python bench/uplift.py [--customers 50000] [--seed 2026] [--sleeping-dogs]
+        [--reach-half-life DAYS]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -230,6 +232,12 @@ def main() -> None:
     parser.add_argument("--exploration", type=float, default=0.2)
     parser.add_argument("--budget-share", type=float, default=0.1, help="coupons / customers")
     parser.add_argument("--sleeping-dogs", action="store_true")
+    parser.add_argument(
+        "--reach-half-life",
+        type=float,
+        help="days after which an offer reaches a customer who left with half its strength "
+        "(the generator's default unless given; 0: no fading)",
+    )
     parser.add_argument("--algorithms", default="logistic_regression,lightgbm")
     parser.add_argument(
         "--reuse",
@@ -242,6 +250,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from core.time import moment
+    from customers.synthetic.process import Params
     from customers.synthetic.services import generate_shop
     from ml.services import train_models
     from retention.models import Campaign
@@ -256,9 +265,23 @@ def main() -> None:
         reuse(args.customers)
         _say(t0, "reusing the shop and champion of an earlier run")
     else:
-        generate_shop(customers=args.customers, days=730, seed=args.seed, end=END, replace=True)
+        process = Params()
+        if args.reach_half_life is not None:
+            process = dataclasses.replace(process, reach_half_life=args.reach_half_life)
+        generate_shop(
+            customers=args.customers,
+            days=730,
+            seed=args.seed,
+            end=END,
+            replace=True,
+            process=process,
+        )
         Campaign.objects.all().delete()
-        _say(t0, f"generated {args.customers:,} customers")
+        _say(
+            t0,
+            f"generated {args.customers:,} customers; offers reach those gone "
+            f"{process.reach_half_life:g} days with half their strength",
+        )
     if args.sleeping_dogs:
         dogs = make_sleeping_dogs(since=start - dt.timedelta(days=90), until=start, seed=args.seed)
         _say(t0, f"sleeping-dogs shop: {dogs:,} recent complainers are put off by any offer")

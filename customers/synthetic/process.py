@@ -66,6 +66,9 @@ class Params:
     # everything, with events recorded for this share of customers (the rest have none).
     transactions_only: bool = False
     events_recorded: float = 1.0
+    # Offers: one reaches a customer gone this many days with half its strength (0: no
+    # fading, a customer gone for years as persuadable as one still around).
+    reach_half_life: float = 180.0
     extras: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:

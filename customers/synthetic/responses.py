@@ -21,8 +21,6 @@ import numpy as np
 
 from customers.models import OfferType
 
-REACH_DAYS = 90.0  # a customer gone this long is reached by an offer with probability 1/e
-
 
 def draw_responses(
     rng: np.random.Generator,
@@ -55,11 +53,11 @@ def draw_responses(
     return result
 
 
-def reach(days_gone: np.ndarray) -> np.ndarray:
+def reach(days_gone: np.ndarray, *, half_life: float) -> np.ndarray:
     """The share of an offer's boost that still reaches a customer who left ``days_gone``
-    days ago (NaN: still around, reached fully)."""
-    days = np.asarray(days_gone, dtype=float)
-    return np.where(np.isnan(days), 1.0, np.exp(-np.maximum(days, 0.0) / REACH_DAYS))
+    days ago (NaN or negative: still around, reached fully; ``half_life`` 0: no fading)."""
+    days = np.maximum(np.nan_to_num(np.asarray(days_gone, dtype=float), nan=0.0), 0.0)
+    return np.exp2(-days / half_life) if half_life > 0 else np.ones_like(days)
 
 
 def expected_effect(
@@ -69,6 +67,7 @@ def expected_effect(
     days_since_last: np.ndarray,
     boost: np.ndarray,
     shock: np.ndarray,
+    half_life: float,
 ) -> np.ndarray:
     """An offer's true effect on the probability of an order in the window, given what the
     shop has observed (``left`` and ``none_if_around`` from
@@ -79,6 +78,6 @@ def expected_effect(
     Either may leave because of the offer (``shock``, which removes their later orders)
     before it brings an order."""
     around = 1 - np.asarray(none_if_around, dtype=float)
-    gone = (1 - shock) * boost * reach(days_since_last)
+    gone = (1 - shock) * boost * reach(days_since_last, half_life=half_life)
     stays = (1 - shock) * (around + (1 - around) * boost) - around
     return left * gone + (1 - left) * stays

@@ -20,11 +20,13 @@ from customers.synthetic.responses import expected_effect
 from customers.synthetic.truth import churn_parts_of, quiet_log_likelihood
 
 
+def shop_params(shop: SyntheticShop) -> Params:
+    return Params.from_dict({k: v for k, v in shop.params.items() if k != "clock"})
+
+
 def shop_process(shop: SyntheticShop) -> tuple[Params, Clock]:
-    stored = dict(shop.params)
-    clock = stored.pop("clock")
-    params = Params.from_dict(stored)
-    return params, Clock.build(params, **clock)
+    params = shop_params(shop)
+    return params, Clock.build(params, **shop.params["clock"])
 
 
 def _summaries(cutoff: dt.datetime) -> pd.DataFrame:
@@ -179,6 +181,7 @@ def true_offer_effects(pairs: pd.DataFrame, *, as_of: dt.date, window_days: int)
     ``window_days`` after ``as_of`` (:func:`customers.synthetic.responses.expected_effect`).
     A customer with no paid order by then has none to lose: around, not ordering."""
     truth = true_churn_parts(as_of=as_of, horizon_days=window_days).set_index("customer_id")
+    half_life = shop_params(latest_shop()).reach_half_life
     columns = ["customer_id", "offer_type", "purchase_boost", "dropout_shock"]
     responses = pd.DataFrame.from_records(
         list(
@@ -196,5 +199,6 @@ def true_offer_effects(pairs: pd.DataFrame, *, as_of: dt.date, window_days: int)
         days_since_last=seen["days_since_last"].to_numpy(),
         boost=out["purchase_boost"].to_numpy(float),
         shock=out["dropout_shock"].to_numpy(float),
+        half_life=half_life,
     )
     return out

@@ -22,6 +22,7 @@ from core.sql import read_frame, staged_ids
 from core.time import cutoff_of
 from customers.models import Order, SyntheticResponse, SyntheticTruth
 from customers.synthetic.responses import reach
+from customers.synthetic.selectors import latest_shop, shop_params
 from retention.models import AuditEntry, Intervention
 from retention.offers import stable_unit
 from retention.services.audit import Action, Actor, audit_write
@@ -82,7 +83,10 @@ def responses_simulate(*, as_of: dt.date) -> dict[str, int]:
     ids = received["id"].to_numpy(np.int64)
     sent = pd.to_datetime(received["sent_at"], utc=True)
     days_gone = (sent - pd.to_datetime(received["dropped_out_at"], utc=True)).dt.total_seconds()
-    boost = received["purchase_boost"].to_numpy() * reach(days_gone.to_numpy() / 86_400)
+    half_life = shop_params(latest_shop()).reach_half_life
+    boost = received["purchase_boost"].to_numpy() * reach(
+        days_gone.to_numpy() / 86_400, half_life=half_life
+    )
     left = stable_unit(_SHOCK_SALT, ids) < received["dropout_shock"].to_numpy()
     boosted = ~left & (stable_unit(_BOOST_SALT, ids) < boost)
     window_end = pd.to_datetime(received["proposed_at"], utc=True) + pd.to_timedelta(

@@ -9,17 +9,20 @@ import numpy as np
 import pytest
 
 from customers.models import Order, SyntheticResponse, SyntheticShop, SyntheticTruth
-from customers.synthetic.responses import REACH_DAYS, expected_effect, reach
+from customers.synthetic.process import Params
+from customers.synthetic.responses import expected_effect, reach
 from retention.models import Offer
 from retention.services.simulation import responses_simulate
 from tests.factories import NOW, campaign, customer, intervention
 
 PEOPLE = 200  # per group: the share brought back is judged within a few standard errors
+HALF_LIFE = Params().reach_half_life
 
 
 def test_reach_fades_with_the_time_gone_and_spares_those_still_around():
-    days = np.array([np.nan, 0.0, REACH_DAYS, 4 * REACH_DAYS])
-    assert reach(days) == pytest.approx([1.0, 1.0, np.exp(-1), np.exp(-4)])
+    days = np.array([np.nan, -3.0, 0.0, HALF_LIFE, 4 * HALF_LIFE])
+    assert reach(days, half_life=HALF_LIFE) == pytest.approx([1, 1, 1, 1 / 2, 1 / 16])
+    assert reach(days, half_life=0) == pytest.approx(np.ones(5))  # a shop without fading
 
 
 def test_expected_effect_without_fading_is_the_plain_effect_on_the_churn_probability():
@@ -32,6 +35,7 @@ def test_expected_effect_without_fading_is_the_plain_effect_on_the_churn_probabi
         days_since_last=np.zeros(2),
         boost=boost,
         shock=shock,
+        half_life=HALF_LIFE,
     )
     assert just_gone == pytest.approx((1 - shock) * (q + (1 - q) * boost) - q)
     long_gone = expected_effect(
@@ -40,6 +44,7 @@ def test_expected_effect_without_fading_is_the_plain_effect_on_the_churn_probabi
         days_since_last=np.full(2, 720.0),
         boost=boost,
         shock=shock,
+        half_life=HALF_LIFE,
     )
     assert (long_gone < just_gone).all()
 
@@ -70,10 +75,14 @@ def test_customers_long_gone_are_rarely_brought_back(db):
     offer = Offer.objects.get(offer_type="percent_off")
     where = campaign(window_days=14)
     _treated("around", dropped_out_at=None, shop=shop, offer=offer, where=where)
-    quarter = NOW - dt.timedelta(days=REACH_DAYS)
-    _treated("quarter", dropped_out_at=quarter, shop=shop, offer=offer, where=where)
+    half = NOW - dt.timedelta(days=HALF_LIFE)
+    _treated("half", dropped_out_at=half, shop=shop, offer=offer, where=where)
     _treated(
-        "years", dropped_out_at=NOW - dt.timedelta(days=730), shop=shop, offer=offer, where=where
+        "years",
+        dropped_out_at=NOW - dt.timedelta(days=12 * HALF_LIFE),
+        shop=shop,
+        offer=offer,
+        where=where,
     )
 
     responses_simulate(as_of=NOW.date() + dt.timedelta(days=1))
@@ -85,5 +94,5 @@ def test_customers_long_gone_are_rarely_brought_back(db):
         return orders.count() / PEOPLE
 
     assert brought_back("around") == 1.0  # a boost of 1 always lands on a customer still here
-    assert 0.25 < brought_back("quarter") < 0.5  # about 1/e
+    assert 0.36 < brought_back("half") < 0.64  # four standard errors around 1/2
     assert brought_back("years") <= 0.01
