@@ -351,6 +351,8 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "retention.throttling.client_ip"
+# Its start-up banner would open the output of every command, worker and bench.
+AXES_VERBOSE = False
 
 # API rates per client address (anonymous) and per user; delivery receipts come from a few
 # provider addresses in bursts, so they have their own, higher rate.
