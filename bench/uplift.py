@@ -53,7 +53,7 @@ def _say(started: float, text: str) -> None:
     print(f"[{time.perf_counter() - started:6.0f} s] {text}", flush=True)
 
 
-def make_sleeping_dogs(*, since: dt.date, until: dt.date, seed: int) -> int:
+def make_sleeping_dogs(*, since: dt.date, until: dt.date, seed: int) -> np.ndarray:
     """Customers with a support ticket in ``(since, until]`` turn into negative responders
     to every offer: no extra order, and a chance of leaving because of it."""
     from core.time import cutoff_of
@@ -74,7 +74,7 @@ def make_sleeping_dogs(*, since: dt.date, until: dt.date, seed: int) -> int:
     for row, shock in zip(rows, rng.uniform(0.15, 0.45, len(rows)), strict=True):
         row.purchase_boost, row.dropout_shock = 0.0, round(float(shock), 4)
     SyntheticResponse.objects.bulk_update(rows, ["purchase_boost", "dropout_shock"], 5000)
-    return len(ids)
+    return ids
 
 
 def reuse(customers: int) -> None:
@@ -282,9 +282,10 @@ def main() -> None:
             f"generated {args.customers:,} customers; offers reach those gone "
             f"{process.reach_half_life:g} days with half their strength",
         )
+    dogs = np.array([], dtype=np.int64)
     if args.sleeping_dogs:
         dogs = make_sleeping_dogs(since=start - dt.timedelta(days=90), until=start, seed=args.seed)
-        _say(t0, f"sleeping-dogs shop: {dogs:,} recent complainers are put off by any offer")
+        _say(t0, f"sleeping-dogs shop: {dogs.size:,} recent complainers are put off by any offer")
     if not args.reuse:
         result = train_models(as_of=start, algorithms=args.algorithms.split(","))
         _say(t0, f"trained at {start}; champion {result.best.algorithm}")
@@ -320,8 +321,16 @@ def main() -> None:
         f"  sleeping dogs sent an offer (dropout shock > 0): risk targeting "
         f"{int((risk['dropout_shock'] > 0).sum()):,}, uplift targeting "
         f"{int((uplift['dropout_shock'] > 0).sum()):,}; with a negative true effect: "
-        f"{int((risk['effect'] < 0).sum()):,} and {int((uplift['effect'] < 0).sum()):,}"
+        f"{int((risk['effect'] < 0).sum()):,} and {int((uplift['effect'] < 0).sum()):,} "
+        f"(retention lost: {-risk['effect'].clip(upper=0).sum():.1f} and "
+        f"{-uplift['effect'].clip(upper=0).sum():.1f} customers)"
     )
+    if dogs.size:
+        print(
+            f"  the recent complainers made sleeping dogs, sent an offer: risk targeting "
+            f"{int(risk['customer_id'].isin(dogs).sum()):,}, uplift targeting "
+            f"{int(uplift['customer_id'].isin(dogs).sum()):,}"
+        )
     print("\nLearned per-offer effects on retention in the window (95% interval) vs truth:")
     rows = coverage(campaigns, model, window=args.window)
     for name, e, true, covered in rows:
