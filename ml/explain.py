@@ -158,12 +158,17 @@ def _ensemble(ensemble: StackedEnsemble, X: pd.DataFrame) -> tuple[np.ndarray, n
 
 
 def _occlusion(model: TrainedModel, X: pd.DataFrame, reference: pd.Series) -> np.ndarray:
-    base = logit(np.clip(model.predict_proba(X), 1e-6, 1 - 1e-6))
+    # The estimator's own probabilities: the season's shift is no feature's doing.
+    def log_odds(rows: pd.DataFrame) -> np.ndarray:
+        probability = model.estimator.predict_proba(rows)[:, 1]
+        return logit(np.clip(probability, 1e-6, 1 - 1e-6))
+
+    base = log_odds(X)
     result = np.empty((len(X), len(model.features)))
     for j, name in enumerate(model.features):
         replaced = X.copy()
         replaced[name] = reference[name]
-        moved = logit(np.clip(model.predict_proba(replaced), 1e-6, 1 - 1e-6))
+        moved = log_odds(replaced)
         result[:, j] = base - moved
     return result
 
@@ -189,15 +194,24 @@ def contributions(model: TrainedModel, X: pd.DataFrame, *, reference: pd.Series)
 def predict_and_explain(
     model: TrainedModel, X: pd.DataFrame, *, reference: pd.Series
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Churn probabilities and contributions. LightGBM gets both from the one pass that
-    finds each customer's leaves (the leaf values sum to the raw score, which is what
-    ``predict_proba`` maps): predicting separately walked every tree a second time, 8 s
-    per million customers. The ensemble likewise reads its LightGBM member once."""
+    """Churn probabilities, moved to the season of the window scored as
+    ``model.predict_proba`` moves them, and contributions. LightGBM gets both from the one
+    pass that finds each customer's leaves (the leaf values sum to the raw score, which is
+    what ``predict_proba`` maps): predicting separately walked every tree a second time,
+    8 s per million customers. The ensemble likewise reads its LightGBM member once."""
+    probability, contrib = _predict_and_explain(model, X, reference=reference)
+    return model.for_window(probability, X), contrib
+
+
+def _predict_and_explain(
+    model: TrainedModel, X: pd.DataFrame, *, reference: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(model.estimator, StackedEnsemble):
         log_odds, contrib = _ensemble(model.estimator, X[model.features])
         return expit(log_odds), contrib
     if model.algorithm != "lightgbm":
-        return model.predict_proba(X), contributions(model, X, reference=reference)
+        probability = model.estimator.predict_proba(X[model.features])[:, 1]
+        return probability, contributions(model, X, reference=reference)
     inner = _uncalibrated(model.estimator)
     raw, contrib = _lightgbm(inner, X[model.features])
     if not isinstance(model.estimator, CalibratedClassifierCV):

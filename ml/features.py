@@ -27,7 +27,7 @@ from core.sql import (
     timestamp_sql,
 )
 from core.time import cutoff_of, epoch_days
-from ml import bgnbd
+from ml import bgnbd, season
 from ml.grouping import positions, run_counts, run_starts
 from ml.models import ChurnDefinition
 from ml.recommendations import NO_PICK, CategoryGroups, Lines, recommend
@@ -68,6 +68,9 @@ FEATURES: dict[str, str] = {
     "bgnbd_expected_orders": "orders expected in the horizon (BG/NBD)",
 }
 FEATURE_NAMES: list[str] = list(FEATURES)
+# A cut-off's frame: the features, then what moves a model's probabilities to the season
+# of the cut-off's window (``ml.season``); models never learn from those.
+FRAME_COLUMNS: list[str] = FEATURE_NAMES + season.COLUMNS
 
 _RETURNED = ("refunded", "cancelled")
 
@@ -297,7 +300,7 @@ def _joined(frame: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
 
 
 class Features(NamedTuple):
-    frame: pd.DataFrame  # customers x FEATURE_NAMES, indexed by customer id
+    frame: pd.DataFrame  # customers x FRAME_COLUMNS, indexed by customer id
     bgnbd_params: bgnbd.BGNBDParams
     # customers x k product ids to recommend (NO_PICK for none), when asked for
     picks: pd.DataFrame | None = None
@@ -311,7 +314,7 @@ def build_features(
     picks: int = 0,
 ) -> Features:
     """Features of every customer with at least ``definition.min_orders`` qualifying orders
-    before the cut-off, indexed by customer id, columns in ``FEATURE_NAMES`` order; with
+    before the cut-off, indexed by customer id, columns in ``FRAME_COLUMNS`` order; with
     ``picks``, also that many products to recommend to each (scoring wants them, training
     does not).
 
@@ -326,6 +329,13 @@ def build_features(
     history, lines = read_numbers(_order_history(cutoff, statuses), _LINES)
     purchases = _purchases(history)
     f = _order_features(history, purchases, cutoff)
+    year = season.fit_season(
+        purchases["seconds"] / 86400.0,
+        f["first_t"].to_numpy(),
+        f["last_t"].to_numpy(),
+        f["frequency"].to_numpy(),
+        cutoff_day=c,
+    )
     f = f[f["frequency"] >= max(definition.min_orders, 1)]
     catalogue = _catalogue(purchases, lines)
     del history, purchases, lines
@@ -380,4 +390,8 @@ def build_features(
     f["bgnbd_expected_orders"] = bgnbd.expected_purchases(
         bgnbd_params, x, t_x, T, definition.horizon_days
     )
-    return Features(f[FEATURE_NAMES].astype(float), bgnbd_params, chosen)
+    horizon = definition.horizon_days
+    f[season.HORIZON] = horizon * year.intensity(c, horizon)
+    f[season.RATE_SHAPE] = bgnbd_params.r + x
+    f[season.RATE_SCALE] = bgnbd_params.alpha + T
+    return Features(f[FRAME_COLUMNS].astype(float), bgnbd_params, chosen)

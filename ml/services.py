@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from customers.models import Order
 from customers.selectors import erased_customer_ids
-from ml import bgnbd, drift, stages
+from ml import bgnbd, drift, season, stages
 from ml.explain import predict_and_explain
 from ml.features import FEATURE_NAMES, build_features
 from ml.labels import churn_labels
@@ -305,7 +305,9 @@ def _score_frame(
     x = features["frequency"] - 1
     t_x = features["tenure_days"] - features["recency_days"]
     T = features["tenure_days"]
-    probability = bgnbd.p_no_purchase(params, x, t_x, T, horizon)
+    # In average days, as the models' probabilities are moved to the window's season.
+    seasonal_horizon = features[season.HORIZON].to_numpy(float)
+    probability = bgnbd.p_no_purchase(params, x, t_x, T, seasonal_horizon)
     # Arrow strings from the reasons to the COPY: Python str objects for a million JSON
     # lists cost a conversion each way.
     reasons = pd.Series(f'["{TOO_LITTLE_HISTORY}"]', index=features.index, dtype=TEXT)

@@ -28,7 +28,10 @@ linear SVM's are not probabilities at all).
 
 Probabilities are calibrated with cross-fitted isotonic (or, on small data, sigmoid)
 regression, because value at risk multiplies them by money and the champion gate checks
-the Brier score; the ensemble's stacker is its own calibration (``ml.ensemble``).
+the Brier score; the ensemble's stacker is its own calibration (``ml.ensemble``). That
+calibrates them to the season of the training cut-offs' label windows; each model
+remembers how long those windows were in average days and moves its probabilities to
+the season of the window it scores (``ml.season``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from ml import season
 from ml.ensemble import StackedEnsemble, log_odds
 from ml.grouping import customer_groups
 
@@ -134,6 +138,9 @@ class Candidate:
     calibrate: bool = True
     early_stopping: bool = False  # LightGBM: stop on each fold's validation rows
     grouped: bool = False  # fit takes the rows' customer ids as ``groups``
+    # Moved to the season of the window it scores (``ml.season``); recency alone stays
+    # exactly that, the bar every champion must clear.
+    seasonal: bool = True
 
     def settings(self, rows: int, features: Sequence[str]) -> list[dict[str, Any]]:
         return self.grid(rows, features) if callable(self.grid) else self.grid
@@ -153,6 +160,9 @@ class TrainedModel:
     validation_folds: int = 0
     validation_brier: float = float("nan")
     fit_seconds: float = 0.0
+    # The mean length, in average days, of the label windows it was fitted on; NaN for a
+    # model that is not moved to the season of the window it scores.
+    trained_horizon: float = float("nan")
 
     @property
     def validation_auc_se(self) -> float:
@@ -161,7 +171,12 @@ class TrainedModel:
         return self.validation_auc_std / np.sqrt(self.validation_folds)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.estimator.predict_proba(X[self.features])[:, 1]
+        return self.for_window(self.estimator.predict_proba(X[self.features])[:, 1], X)
+
+    def for_window(self, probability: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+        """The estimator's probabilities for the rows of ``X``, moved from the season of
+        the windows it was fitted on to that of each row's window."""
+        return season.for_window(probability, X, trained_horizon=self.trained_horizon)
 
 
 def _scaled(model: BaseEstimator) -> Pipeline:
@@ -234,7 +249,7 @@ def _ensemble(params: dict[str, Any], seed: int) -> StackedEnsemble:
 ZOO: dict[str, Candidate] = {
     c.name: c
     for c in [
-        Candidate(BASELINE, _recency_only, [{}], calibrate=False),
+        Candidate(BASELINE, _recency_only, [{}], calibrate=False, seasonal=False),
         Candidate("logistic_regression", _logistic, [{"C": 0.1}, {"C": 1.0}]),
         Candidate(
             "decision_tree",
@@ -402,6 +417,7 @@ def train_candidate(
     else:
         estimator = _fit(candidate, params, seed, final, features)
     aucs = np.array(best.get("fold_aucs", []))
+    seasonal = candidate.seasonal and season.HORIZON in final.X.columns
     return TrainedModel(
         algorithm=candidate.name,
         params=params,
@@ -413,6 +429,7 @@ def train_candidate(
         validation_folds=len(aucs),
         validation_brier=best.get("inner_brier", float("nan")),
         fit_seconds=time.perf_counter() - started,
+        trained_horizon=float(final.X[season.HORIZON].mean()) if seasonal else float("nan"),
     )
 
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from customers.models import Customer, Product
-from ml.features import FEATURE_NAMES, FEATURES, build_features
+from ml import season
+from ml.features import FEATURE_NAMES, FEATURES, FRAME_COLUMNS, build_features
 from ml.labels import churn_labels
 from ml.models import ChurnDefinition
 from ml.reasons import TEMPLATES
@@ -46,7 +47,7 @@ def test_features_describe_each_customers_history(shop):
     f = features_at()
     regular, once = shop["regular"].pk, shop["once"].pk
     assert set(f.index) == {regular, once}  # no order, or only cancelled: not scored
-    assert list(f.columns) == FEATURE_NAMES
+    assert list(f.columns) == FRAME_COLUMNS and FRAME_COLUMNS[: len(FEATURE_NAMES)] == FEATURE_NAMES
     r = f.loc[regular]
     assert r["frequency"] == 5
     days_since_noon_may_10 = (dt.date(2026, 7, 1) - dt.date(2026, 5, 10)).days - 0.5
@@ -68,6 +69,10 @@ def test_features_describe_each_customers_history(shop):
         (dt.date(2026, 7, 1) - dt.date(2026, 6, 1)).days - 0.5
     )
     assert 0 < r["bgnbd_p_alive"] <= 1
+    # Less than a year of orders: no season is known, the window is as long as it says.
+    assert (f[season.HORIZON] == ChurnDefinition().horizon_days).all()
+    # More orders, a surer rate: the posterior's shape grows by one per repeat order.
+    assert r[season.RATE_SHAPE] == pytest.approx(f.loc[once, season.RATE_SHAPE] + 4)
     o = f.loc[once]
     assert o["frequency"] == 1 and np.isnan(o["gap_mean_days"]) and np.isnan(o["last_rating"])
     assert o["visits_30d"] == 0 and np.isnan(o["days_since_login"])
