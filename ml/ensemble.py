@@ -39,8 +39,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from ml.grouping import customer_groups
 
-# The out-of-fold split must be independent of the validation folds' (salt 0), inside
-# which the ensemble is fitted with one customer group already left out.
+# The out-of-fold split must be independent of the validation folds' (salt 0, and the
+# salts above this one for small data's further deals), inside which the ensemble is
+# fitted with one customer group already left out.
 OUT_OF_FOLD_SALT = 1
 
 

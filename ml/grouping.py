@@ -60,8 +60,8 @@ def customer_groups(customer_ids: np.ndarray, folds: int, *, salt: int = 0) -> n
     another ``salt`` gives a split independent of the first, which nested splits need
     (the ensemble's out-of-fold split inside a validation fold that already left one
     group out)."""
-    z = customer_ids.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):  # the mix wraps around 2**64 by design
+        z = customer_ids.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z ^= z >> np.uint64(31)

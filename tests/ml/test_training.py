@@ -80,21 +80,43 @@ def test_lightgbm_churn_never_falls_as_silence_grows_or_rises_with_orders(traine
     assert (longer >= now - 1e-12).all() and (more <= now + 1e-12).all()
 
 
-def test_validation_customers_are_never_fitted_in_their_fold():
-    data = make_data(3000, "2025-01-01", 1)
-    later = make_data(3000, "2025-02-01", 1)  # the same customers a month later
-    data = Dataset(
+def same_customers_a_month_apart(n: int) -> Dataset:
+    data = make_data(n, "2025-01-01", 1)
+    later = make_data(n, "2025-02-01", 1)  # the same customers a month later
+    return Dataset(
         pd.concat([data.X, later.X], ignore_index=True),
         np.concatenate([data.y, later.y]),
         np.concatenate([data.customer_ids, later.customer_ids]),
         np.concatenate([data.cutoffs, later.cutoffs]),
     )
+
+
+def test_validation_customers_are_never_fitted_in_their_fold():
+    data = same_customers_a_month_apart(9000)
     folds = training.validation_folds(data)
     assert len(folds) == 3
     for fit, validate in folds:
-        assert validate.sum() > 500
+        assert validate.sum() > 2500
         assert not set(data.customer_ids[fit]) & set(data.customer_ids[validate])
         assert data.cutoffs[fit].max() <= data.cutoffs[validate].min()
+
+
+def test_small_data_is_validated_over_several_deals_of_its_customers():
+    data = same_customers_a_month_apart(3000)  # one deal validates 3,000 rows
+    folds = training.validation_folds(data)
+    assert len(folds) == 2 * 3  # two deals reach MIN_VALIDATION_ROWS
+    first, second = folds[:3], folds[3:]
+    for (fit, validate), (fit_again, validate_again) in zip(first, second, strict=True):
+        # Fold k of each deal validates the same cut-off on other customers.
+        assert data.cutoffs[validate].min() == data.cutoffs[validate_again].min()
+        assert not np.array_equal(validate, validate_again)
+        for f, v in ((fit, validate), (fit_again, validate_again)):
+            assert not set(data.customer_ids[f]) & set(data.customer_ids[v])
+            assert data.cutoffs[f].max() <= data.cutoffs[v].min()
+    model = training.train_candidate(
+        training.ZOO["logistic_regression"], data, features=FEATURES, seed=0
+    )
+    assert model.validation_folds == 3 and all(s["deals"] == 2 for s in model.search)
 
 
 def validated(name, mean, std, brier=0.15):
