@@ -9,10 +9,11 @@ and a blanket campaign wastes money.
 
 Drawn once per customer, these are the reactions of a customer still around. One who has
 left (right after their last purchase) reads the shop's messages less the longer they are
-gone: their boost is scaled by :func:`reach`. Without it the customers certain to be gone
-were the most persuadable of all (nothing to lose, everything to win back), the opposite
-of the "lost causes" every uplift study meets, and targeting by churn risk alone was
-already close to the best a learner could do.
+gone: their boost is scaled by :func:`reach`, halving every ``reach_half_life`` days (a
+parameter of the shop). Without it the customers surest to be gone were the most
+persuadable of all (nothing to lose, everything to win back), the opposite of the lost
+causes win-back campaigns meet, and targeting by churn risk alone was already close to
+the best a learner could do.
 """
 
 from __future__ import annotations

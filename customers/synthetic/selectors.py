@@ -17,7 +17,11 @@ from core.time import cutoff_of, epoch_days
 from customers.models import SyntheticResponse, SyntheticShop
 from customers.synthetic.process import Clock, Params
 from customers.synthetic.responses import expected_effect
-from customers.synthetic.truth import churn_parts_of, quiet_log_likelihood
+from customers.synthetic.truth import (
+    churn_parts_of,
+    churn_probability_of,
+    quiet_log_likelihood,
+)
 
 
 def shop_params(shop: SyntheticShop) -> Params:
@@ -165,13 +169,12 @@ def true_churn_parts(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
 def true_churn_probabilities(*, as_of: dt.date, horizon_days: int) -> pd.DataFrame:
     """``customer_id``, ``probability`` of no paid order in ``(as_of, as_of + horizon]``
     for every customer with a paid order up to ``as_of``, from the latest synthetic shop."""
-    parts = true_churn_parts(as_of=as_of, horizon_days=horizon_days)
-    left = parts["left"].to_numpy()
+    shop = latest_shop()
+    params, clock = shop_process(shop)
+    s, T = observed_history(shop, as_of=as_of)
+    probability = churn_probability_of(s, params, clock, T=T, horizon=horizon_days)
     return pd.DataFrame(
-        {
-            "customer_id": parts["customer_id"].to_numpy(),
-            "probability": left + (1 - left) * parts["none_if_around"].to_numpy(),
-        }
+        {"customer_id": s["customer_id"].to_numpy(np.int64), "probability": probability}
     )
 
 

@@ -51,8 +51,7 @@ def churn_parts(
 ) -> np.ndarray:
     """Per customer, ``(left, none_if_around)``: the probability that they already left
     (right after their last purchase), and that of no paid purchase in ``[T, T + horizon)``
-    if they are still around. The churn probability is ``left + (1 - left) *
-    none_if_around``; an offer's true
+    if they are still around. :func:`churn_probability_of` combines them; an offer's true
     effect needs them apart, since it reaches the two kinds of customer differently.
 
     ``events`` (tickets and reviews seen by ``T``) and ``quiet``
