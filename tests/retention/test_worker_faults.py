@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from django.utils import timezone
 
 from retention.models import OutboxMessage
 from retention.services.outbox import UNCERTAIN
@@ -33,6 +34,14 @@ def flushed(queue: str) -> dict:
     return wait_for(flush, every=0.5)
 
 
+def leases_lapsed() -> bool:
+    """True once no message is held by a live lease: the in-flight message's lease was
+    renewed as it started, so it runs out after the rest of the dead worker's batch."""
+    return not OutboxMessage.objects.filter(
+        state=OutboxMessage.State.SENDING, claimed_until__gte=timezone.now()
+    ).exists()
+
+
 def in_flight(relay) -> int:
     """Wait for the relay to take one more message, and return its place in the batch: the
     relay writes the key as it takes a message, then answers after TEST_MAIL_DELAY."""
@@ -54,6 +63,7 @@ def test_a_worker_killed_mid_email_batch_leaves_one_uncertain_and_the_rest_sent_
         flush_outbox_task.apply_async(queue="first")
         wait_for(lambda: len(sent_keys(relay)) == 5)  # the fifth is with the relay
         first.kill()
+        wait_for(leases_lapsed, every=0.2)  # else a flush may find only the rest of the batch due
         start("restarted", TEST_MAIL_DELAY="0", **env)
         totals = flushed("restarted")
 
