@@ -221,6 +221,7 @@ def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> d
         "difference": (a.mean() - b.mean(), *np.quantile(draws, [0.025, 0.975])),
         "sources": learned.source,
         "oracle": float(np.sort(best_true)[::-1][:budget].mean()),
+        "learned": pd.Series(score, index=ids),
     }
 
 
@@ -330,6 +331,14 @@ def main() -> None:
             f"  the recent complainers made sleeping dogs, sent an offer: risk targeting "
             f"{int(risk['customer_id'].isin(dogs).sum()):,}, uplift targeting "
             f"{int(uplift['customer_id'].isin(dogs).sum()):,}"
+        )
+        learned = week["learned"]
+        dog = learned.index.isin(dogs)
+        print(
+            f"  learned uplift of their best offer: complainers mean {learned[dog].mean():+.4f} "
+            f"({(learned[dog] > 0).mean():.0%} above zero), everyone else "
+            f"{learned[~dog].mean():+.4f} ({(learned[~dog] > 0).mean():.0%} above zero); "
+            f"the budget's lowest learned uplift {learned.nlargest(week['budget']).min():+.4f}"
         )
     print("\nLearned per-offer effects on retention in the window (95% interval) vs truth:")
     rows = coverage(campaigns, model, window=args.window)
