@@ -74,7 +74,13 @@ def cards_queue(*, now: dt.datetime, platform: str = "telegram") -> int:
     assignee's linked chat, else the chat of the case's queue; and for escalated cases,
     also the escalation queue's chat. Watched cases are not pushed: they wait for
     capacity. Each card carries its case's priority, the order the pusher posts in. One
-    INSERT … SELECT."""
+    INSERT … SELECT.
+
+    Cards already there are left out by NOT EXISTS, read from the snapshot, before ON
+    CONFLICT sees them: ON CONFLICT waits for any transaction that has updated the
+    conflicting row, so a pusher frozen inside its claim's transaction held up every other
+    pusher's queueing, and with it the takeover. ON CONFLICT stays for two pushers queueing
+    the same new card at once."""
     waiting = ", ".join(["%s"] * len(Alert.WAITING_STATES))
     to_do = f"a.state IN ({waiting}) AND a.planned_on IS NOT NULL"
     with connection.cursor() as cursor:
@@ -83,22 +89,31 @@ def cards_queue(*, now: dt.datetime, platform: str = "telegram") -> int:
             INSERT INTO bots_alertcard
                 (alert_id, priority, platform, chat_id, state, created_at, attempts,
                  last_error, claim_token)
-            SELECT a.id, a.priority, %s, COALESCE(l.chat_id, q.chat_id), 'pending', %s, 0,
-                   '', ''
-            FROM retention_alert a
-            LEFT JOIN bots_chatlink l ON l.user_id = a.assigned_to_id AND l.platform = %s
-            LEFT JOIN bots_queuechat q ON q.queue = a.queue AND q.platform = %s
-            WHERE {to_do} AND COALESCE(l.chat_id, q.chat_id) IS NOT NULL
-            UNION
-            SELECT a.id, a.priority, %s, e.chat_id, 'pending', %s, 0, '', ''
-            FROM retention_alert a
-            JOIN bots_queuechat e ON e.queue = %s AND e.platform = %s
-            WHERE {to_do} AND a.escalated_at IS NOT NULL
+            SELECT n.alert_id, n.priority, n.platform, n.chat_id, 'pending', %s, 0, '', ''
+            FROM (
+                SELECT a.id AS alert_id, a.priority, %s AS platform,
+                       COALESCE(l.chat_id, q.chat_id) AS chat_id
+                FROM retention_alert a
+                LEFT JOIN bots_chatlink l ON l.user_id = a.assigned_to_id AND l.platform = %s
+                LEFT JOIN bots_queuechat q ON q.queue = a.queue AND q.platform = %s
+                WHERE {to_do} AND COALESCE(l.chat_id, q.chat_id) IS NOT NULL
+                UNION
+                SELECT a.id, a.priority, %s, e.chat_id
+                FROM retention_alert a
+                JOIN bots_queuechat e ON e.queue = %s AND e.platform = %s
+                WHERE {to_do} AND a.escalated_at IS NOT NULL
+            ) n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM bots_alertcard c
+                WHERE c.alert_id = n.alert_id AND c.platform = n.platform
+                  AND c.chat_id = n.chat_id
+            )
             ON CONFLICT DO NOTHING
             """,
             [
-                *(platform, now, platform, platform, *Alert.WAITING_STATES),
-                *(platform, now, ESCALATION_QUEUE, platform, *Alert.WAITING_STATES),
+                now,
+                *(platform, platform, platform, *Alert.WAITING_STATES),
+                *(platform, ESCALATION_QUEUE, platform, *Alert.WAITING_STATES),
             ],
         )
         return cursor.rowcount

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
+from django.db import connection
 
 from bots.models import AlertCard
-from bots.services import CARD_UNCERTAIN
+from bots.services import CARD_UNCERTAIN, cards_queue
 from bots.tasks import push_alert_cards_task
 from tests.bots.backlog import BACKLOG, backlog_alerts, posted
+from tests.factories import NOW
 from tests.fakes.bot_api import TOKEN, FakeBotApi
-from tests.retention.workers import wait_for, workers
+from tests.retention.workers import database_url, wait_for, workers
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -57,3 +60,18 @@ def test_a_backlog_of_cards_is_posted_once_across_two_pushers_and_a_takeover():
     assert all(times[who] == 1 for who, state in cards.items() if state == "sent")
     assert all(times[who] <= 1 for who, state in cards.items() if state == "failed")
     assert set(uncertain.values_list("last_error", flat=True)) <= {CARD_UNCERTAIN}
+
+
+def test_a_pusher_frozen_inside_its_claim_holds_up_no_other_pushers_queueing():
+    backlog_alerts()
+    assert cards_queue(now=NOW) == BACKLOG
+    AlertCard.objects.order_by("pk").first().delete()  # its case still waits for a card
+    with psycopg.connect(database_url()) as frozen:  # mid-claim: rows updated, no commit
+        frozen.execute("UPDATE bots_alertcard SET claim_token = 'frozen'")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")  # a wait is an error, not a hang
+            try:
+                assert cards_queue(now=NOW) == 1
+            finally:
+                cursor.execute("RESET lock_timeout")
+        frozen.rollback()

@@ -19,7 +19,7 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _database_url() -> str:
+def database_url() -> str:
     """The test database (pytest-django's ``test_<NAME>``) as a URL for the worker."""
     db = connection.settings_dict
     user = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
@@ -53,7 +53,7 @@ class Worker:
             env={
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "tests.retention.worker_settings",
-                "DATABASE_URL": _database_url(),
+                "DATABASE_URL": database_url(),
                 "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
                 **env,
             },
