@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from customers.models import Customer
+from customers.models import Customer, SyntheticShop, SyntheticTruth
 from ml.features import FEATURE_NAMES
 from ml.models import ModelVersion, ScoringRun
 from ml.partitions import scores_write
@@ -33,6 +33,18 @@ def customer(external_id: str, **fields) -> Customer:
         "time_zone": "Europe/Berlin",
     }
     return Customer.objects.create(external_id=external_id, **{**defaults, **fields})
+
+
+def synthetic_truth(person: Customer, shop: SyntheticShop, **fields) -> SyntheticTruth:
+    """The generator's hidden truth for one customer: a slow buyer, likely to churn."""
+    defaults = {
+        "purchase_rate": 0.01,
+        "dropout_prob": 0.5,
+        "session_rate": 0.01,
+        "spend_level": 1,
+        "true_churn_prob": 0.9,
+    }
+    return SyntheticTruth.objects.create(customer=person, shop=shop, **{**defaults, **fields})
 
 
 def scored_run(rows: list[dict], *, as_of: dt.date = AS_OF) -> ScoringRun:

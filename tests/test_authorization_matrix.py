@@ -25,14 +25,13 @@ from rest_framework.test import APIClient
 from bots.models import AlertCard, ChatLink, QueueChat
 from bots.services import link_code_create
 from customers.models import Event, Order, Product, SyntheticResponse, SyntheticShop
-from customers.models import SyntheticTruth as Truth
 from ml.models import ModelVersion
 from retention.models import AgentCapacity, Alert, AuditEntry, Campaign, Intervention, Queue
 from retention.services.audit import RULE
 from retention.services.interventions import interventions_approve
 from retention.services.pipeline import after_scoring
 from retention.services.tokens import api_token_create
-from tests.factories import NOW, campaign, customer, scored_run
+from tests.factories import NOW, campaign, customer, scored_run, synthetic_truth
 
 pytestmark = pytest.mark.django_db
 
@@ -206,15 +205,7 @@ def samples(settings, admin_user, agent_user) -> dict[str, object]:
     shop = SyntheticShop.objects.create(
         seed=1, start=dt.date(2026, 1, 1), end=dt.date(2026, 6, 30), customers=1, params={}
     )
-    Truth.objects.create(
-        customer=people[0],
-        shop=shop,
-        purchase_rate=0.1,
-        dropout_prob=0.1,
-        session_rate=0.1,
-        spend_level=1,
-        true_churn_prob=0.5,
-    )
+    synthetic_truth(people[0], shop)
     SyntheticResponse.objects.create(
         customer=people[0], offer_type="percent_off", purchase_boost=0, dropout_shock=0
     )

@@ -8,12 +8,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from customers.models import Order, SyntheticResponse, SyntheticShop, SyntheticTruth
+from customers.models import Order, SyntheticResponse, SyntheticShop
 from customers.synthetic.process import Params
 from customers.synthetic.responses import expected_effect, reach
 from retention.models import Offer
 from retention.services.simulation import responses_simulate
-from tests.factories import NOW, campaign, customer, intervention
+from tests.factories import NOW, campaign, customer, intervention, synthetic_truth
 
 PEOPLE = 200  # per group: the share brought back is judged within a few standard errors
 HALF_LIFE = Params().reach_half_life
@@ -52,16 +52,7 @@ def test_expected_effect_without_fading_is_the_plain_effect_on_the_churn_probabi
 def _treated(group: str, *, dropped_out_at: dt.datetime | None, shop, offer, where) -> None:
     for i in range(PEOPLE):
         person = customer(f"{group}{i}")
-        SyntheticTruth.objects.create(
-            customer=person,
-            shop=shop,
-            purchase_rate=0.01,
-            dropout_prob=0.5,
-            session_rate=0.01,
-            spend_level=1,
-            true_churn_prob=0.9,
-            dropped_out_at=dropped_out_at,
-        )
+        synthetic_truth(person, shop, dropped_out_at=dropped_out_at)
         SyntheticResponse.objects.create(
             customer=person, offer_type=offer.offer_type, purchase_boost=1.0, dropout_shock=0
         )
