@@ -222,7 +222,39 @@ def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> d
         "sources": learned.source,
         "oracle": float(np.sort(best_true)[::-1][:budget].mean()),
         "learned": pd.Series(score, index=ids),
+        "since_ticket": frame["days_since_ticket"],
     }
+
+
+def sleeping_dogs_report(week: dict, dogs: np.ndarray) -> None:
+    """How many of the complainers made sleeping dogs each targeting sent an offer, and
+    what the learner made of them."""
+    risk, uplift = week["groups"]["risk"], week["groups"]["uplift"]
+    print(
+        f"  the recent complainers made sleeping dogs, sent an offer: risk targeting "
+        f"{int(risk['customer_id'].isin(dogs).sum()):,}, uplift targeting "
+        f"{int(uplift['customer_id'].isin(dogs).sum()):,}"
+    )
+    learned = week["learned"]
+    dog = learned.index.isin(dogs)
+    print(
+        f"  learned uplift of their best offer: complainers mean {learned[dog].mean():+.4f} "
+        f"({(learned[dog] > 0).mean():.0%} above zero), everyone else "
+        f"{learned[~dog].mean():+.4f} ({(learned[~dog] > 0).mean():.0%} above zero); "
+        f"the budget's lowest learned uplift {learned.nlargest(week['budget']).min():+.4f}"
+    )
+    # The complainers stay put off however old their ticket grows; the learner saw
+    # tickets up to 90 days old at the start plus the learning weeks.
+    age = week["since_ticket"].reindex(dogs)
+    mine = learned.reindex(dogs).to_numpy()
+    recent = (age <= 90).to_numpy()
+    sent = np.isin(dogs, uplift["customer_id"].to_numpy())
+    print(
+        f"  complainers by their ticket's age on the test day: {recent.sum():,} within 90 "
+        f"days (uplift targeting sent {(recent & sent).sum()}), {(~recent).sum():,} older "
+        f"(sent {(~recent & sent).sum()}); learned uplift {np.nanmean(mine[recent]):+.4f} "
+        f"and {np.nanmean(mine[~recent]):+.4f}"
+    )
 
 
 def main() -> None:
@@ -327,19 +359,7 @@ def main() -> None:
         f"{-uplift['effect'].clip(upper=0).sum():.1f} customers)"
     )
     if dogs.size:
-        print(
-            f"  the recent complainers made sleeping dogs, sent an offer: risk targeting "
-            f"{int(risk['customer_id'].isin(dogs).sum()):,}, uplift targeting "
-            f"{int(uplift['customer_id'].isin(dogs).sum()):,}"
-        )
-        learned = week["learned"]
-        dog = learned.index.isin(dogs)
-        print(
-            f"  learned uplift of their best offer: complainers mean {learned[dog].mean():+.4f} "
-            f"({(learned[dog] > 0).mean():.0%} above zero), everyone else "
-            f"{learned[~dog].mean():+.4f} ({(learned[~dog] > 0).mean():.0%} above zero); "
-            f"the budget's lowest learned uplift {learned.nlargest(week['budget']).min():+.4f}"
-        )
+        sleeping_dogs_report(week, dogs)
     print("\nLearned per-offer effects on retention in the window (95% interval) vs truth:")
     rows = coverage(campaigns, model, window=args.window)
     for name, e, true, covered in rows:
