@@ -127,7 +127,15 @@ def p_no_purchase(params: BGNBDParams, x, t_x, T, horizon: float) -> np.ndarray:
     """
     x, t_x, T = _as_arrays(x, t_x, T)
     alive = p_alive(params, x, t_x, T)
-    none_if_alive = ((params.alpha + T) / (params.alpha + T + horizon)) ** (params.r + x)
+    return churn_probability(alive, params.r + x, params.alpha + T, horizon)
+
+
+def churn_probability(alive, rate_shape, rate_scale, horizon) -> np.ndarray:
+    """P(no purchase in the next ``horizon`` days) of a customer alive with probability
+    ``alive`` whose purchase rate, if alive, is Gamma(``rate_shape``, ``rate_scale``):
+    the posterior of :func:`p_no_purchase`, kept apart so ``ml.season`` can evaluate it at
+    other horizons from stored columns."""
+    none_if_alive = (rate_scale / (rate_scale + horizon)) ** rate_shape
     return 1.0 - alive * (1.0 - none_if_alive)
 
 

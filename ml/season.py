@@ -39,6 +39,8 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import expit, logit
 
+from ml import bgnbd
+
 # Columns every cut-off's feature frame carries beside the features, for the correction:
 # the label window's length in average days, and the Gamma posterior (shape, rate per
 # day) of a still-active customer's purchase rate; with ``bgnbd_p_alive`` that is the
@@ -173,8 +175,8 @@ def churn_log_odds_shift(
     A still-active customer's purchase rate is Gamma(``rate_shape``, ``rate_scale``)."""
 
     def churn(horizon):
-        none_if_alive = (rate_scale / (rate_scale + horizon)) ** rate_shape
-        return logit(np.clip(1 - p_alive * (1 - none_if_alive), _CLIP, 1 - _CLIP))
+        probability = bgnbd.churn_probability(p_alive, rate_shape, rate_scale, horizon)
+        return logit(np.clip(probability, _CLIP, 1 - _CLIP))
 
     shift = churn(np.asarray(horizon_to, dtype=float)) - churn(horizon_from)
     return np.nan_to_num(shift, nan=0.0)
