@@ -19,6 +19,9 @@ import pyarrow.compute as pc
 TOO_LITTLE_HISTORY = (
     "new customer: too little history for the churn model, scored by purchase rhythm"
 )
+# The one reason of a customer in whom no feature pushes towards churn: every scored
+# customer carries at least one sentence, and an empty list read as a missing one.
+NOTHING_POINTS_TO_LEAVING = "nothing in their history points to leaving"
 
 Template = Callable[[pd.DataFrame, int], pd.Series]
 
@@ -215,7 +218,8 @@ def reason_texts(
     """The ``k`` features pushing each customer hardest towards churn, in words.
 
     Returns one column per slot (``reason_1`` ...), None where fewer than ``k`` features
-    push towards churn. ``contributions`` is customers x ``names`` in log-odds.
+    push towards churn (``NOTHING_POINTS_TO_LEAVING`` in the first slot where none does).
+    ``contributions`` is customers x ``names`` in log-odds.
     """
     unknown = sorted(set(names) - set(TEMPLATES))
     if unknown:
@@ -242,6 +246,7 @@ def reason_texts(
                 texts.append(pa.array(text.array).cast(pa.string()))
                 rows_of.append(rows)
         out[f"reason_{slot + 1}"] = _text(_placed(texts, rows_of, len(features)), out.index)
+    out.loc[~pushes[:, 0], "reason_1"] = NOTHING_POINTS_TO_LEAVING
     return out
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from ml.features import FEATURE_NAMES
 from ml.models import ChurnDefinition, RiskTier
-from ml.reasons import as_json_lists, reason_texts
+from ml.reasons import NOTHING_POINTS_TO_LEAVING, as_json_lists, reason_texts
 
 
 def frame(**values):
@@ -43,6 +43,15 @@ def test_reasons_name_the_strongest_pushes_in_plain_words():
     lists = as_json_lists(texts).map(json.loads)
     assert lists.iloc[1] == texts.iloc[1].dropna().tolist()
     assert lists.iloc[0][0].startswith("no order for 74 days")
+
+
+def test_a_customer_nothing_pushes_towards_churn_is_told_so():
+    names = ["recency_days", "spend_trend"]
+    f = frame(rows=[{"recency_days": 3, "spend_trend": 0.5}])
+    texts = reason_texts(f, np.array([[-0.4, 0.0]]), names, horizon_days=90)
+    assert texts.iloc[0].tolist()[0] == NOTHING_POINTS_TO_LEAVING
+    assert texts.iloc[0].isna().tolist() == [False, True]
+    assert as_json_lists(texts).map(json.loads).iloc[0] == [NOTHING_POINTS_TO_LEAVING]
 
 
 def test_missing_values_read_as_what_they_mean():
