@@ -37,15 +37,15 @@ def test_a_backlog_of_cards_is_posted_once_across_two_pushers_and_a_takeover():
             "TELEGRAM_PUSH_LEASE_SECONDS": "2",
         }
         first = start("pusher-a", **env)
-        start("pusher-b", **env)
-        pushing = push_alert_cards_task.apply_async(queue="pusher-a")
+        second = start("pusher-b", **env)
+        pushing = push_alert_cards_task.apply_async(queue=first.queue)
         began = wait_for(lambda: telegram.sent() and time.monotonic())
         wait_for(lambda: time.monotonic() - began > 3)  # past its first lease
-        assert push_alert_cards_task.apply_async(queue="pusher-b").get(timeout=60) == SKIPPED
+        assert push_alert_cards_task.apply_async(queue=second.queue).get(timeout=60) == SKIPPED
         first.freeze()
 
         def taken_over() -> dict | None:
-            result = push_alert_cards_task.apply_async(queue="pusher-b").get(timeout=120)
+            result = push_alert_cards_task.apply_async(queue=second.queue).get(timeout=120)
             return None if result == SKIPPED else result
 
         wait_for(taken_over, timeout=120, every=0.5)

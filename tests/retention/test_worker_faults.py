@@ -14,7 +14,7 @@ from retention.services.outbox import UNCERTAIN
 from retention.tasks import flush_outbox_task, send_outbox_task
 from tests.fakes.mail_relay import sent_keys
 from tests.retention.outbox_faults import key, queued, states
-from tests.retention.workers import wait_for, workers
+from tests.retention.workers import Worker, wait_for, workers
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -24,11 +24,11 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 LEASE = "4"
 
 
-def flushed(queue: str) -> dict:
-    """Run a flush on ``queue``'s worker, again while a dead or frozen worker's lease lasts."""
+def flushed(worker: Worker) -> dict:
+    """Run a flush on ``worker``, again while a dead or frozen worker's lease lasts."""
 
     def flush() -> dict | None:
-        result = flush_outbox_task.apply_async(queue=queue).get(timeout=60)
+        result = flush_outbox_task.apply_async(queue=worker.queue).get(timeout=60)
         return None if "skipped" in result else result
 
     return wait_for(flush, every=0.5)
@@ -60,12 +60,12 @@ def test_a_worker_killed_mid_email_batch_leaves_one_uncertain_and_the_rest_sent_
     env = {"TEST_MAIL_KEYS": str(relay), "OUTBOX_LEASE_SECONDS": LEASE}
     with workers() as start:
         first = start("first", TEST_MAIL_DELAY="0.2", TEST_MAIL_HANG_AT="5", **env)
-        flush_outbox_task.apply_async(queue="first")
+        flush_outbox_task.apply_async(queue=first.queue)
         wait_for(lambda: len(sent_keys(relay)) == 5)  # the fifth is with the relay
         first.kill()
         wait_for(leases_lapsed, every=0.2)  # else a flush may find only the rest of the batch due
-        start("restarted", TEST_MAIL_DELAY="0", **env)
-        totals = flushed("restarted")
+        restarted = start("restarted", TEST_MAIL_DELAY="0", **env)
+        totals = flushed(restarted)
 
     assert totals == {"sent": 15, "retrying": 0, "failed": 1}
     assert Counter(sent_keys(relay)) == {key(m): 1 for m in messages}
@@ -79,18 +79,18 @@ def test_a_batch_outliving_its_lease_and_a_frozen_worker_never_send_an_email_twi
     env = {"TEST_MAIL_KEYS": str(relay), "OUTBOX_LEASE_SECONDS": LEASE}
     with workers() as start:
         first = start("first", TEST_MAIL_DELAY="1", **env)
-        start("second", TEST_MAIL_DELAY="0", **env)
-        batch = flush_outbox_task.apply_async(queue="first")
+        second = start("second", TEST_MAIL_DELAY="0", **env)
+        batch = flush_outbox_task.apply_async(queue=first.queue)
         wait_for(lambda: len(sent_keys(relay)) >= 3)  # 2 s into the batch: its lease renewed
         ids = [m.pk for m in messages]
-        assert send_outbox_task.apply_async([ids], queue="second").get(timeout=60) == {
+        assert send_outbox_task.apply_async([ids], queue=second.queue).get(timeout=60) == {
             "sent": 0,
             "failed": 0,
         }
         in_flight(relay)
         first.freeze()  # mid-send, until its lease has run out and the second took over
         place = len(sent_keys(relay))  # nothing more is taken while it is frozen
-        totals = flushed("second")
+        totals = flushed(second)
         first.thaw()
         done = batch.get(timeout=60)
 
