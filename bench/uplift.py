@@ -234,8 +234,9 @@ def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> d
     every = pd.DataFrame(
         {"customer_id": np.repeat(ids, len(types)), "offer_type": np.tile(types, len(ids))}
     )
-    best_true = true_offer_effects(every, as_of=day, window_days=window)["effect"].to_numpy()
-    best_true = best_true.reshape(len(ids), len(types)).max(axis=1)
+    effects = true_offer_effects(every, as_of=day, window_days=window)["effect"].to_numpy()
+    effects = effects.reshape(len(ids), len(types))
+    best_true = effects.max(axis=1)
     rng = np.random.default_rng(seed)
     a, b = groups["uplift"]["effect"].to_numpy(), groups["risk"]["effect"].to_numpy()
     draws = np.array(
@@ -249,6 +250,8 @@ def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> d
         "sources": learned.source,
         "oracle": float(np.sort(best_true)[::-1][:budget].mean()),
         "learned": pd.Series(score, index=ids),
+        # the share of all scored customers whom the offer uplift targeting picks would hurt
+        "hurt": float((effects[np.arange(len(ids)), best] < 0).mean()),
     }
 
 
@@ -377,7 +380,9 @@ def main() -> None:
         f"{int((uplift['dropout_shock'] > 0).sum()):,}; with a negative true effect: "
         f"{int((risk['effect'] < 0).sum()):,} and {int((uplift['effect'] < 0).sum()):,} "
         f"(retention lost: {-risk['effect'].clip(upper=0).sum():.1f} and "
-        f"{-uplift['effect'].clip(upper=0).sum():.1f} customers)"
+        f"{-uplift['effect'].clip(upper=0).sum():.1f} customers); of all scored customers "
+        f"{week['hurt']:.2%} would be hurt by the offer uplift targeting picks for them, of "
+        f"its coupons {(uplift['effect'] < 0).mean():.2%}"
     )
     if dogs.size:
         sleeping_dogs_report(week, dogs)
