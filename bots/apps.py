@@ -10,18 +10,26 @@ class BotsConfig(AppConfig):
     verbose_name = "Chat bots"
 
     def ready(self) -> None:
-        from django.conf import settings
+        from celery.signals import worker_ready
 
         from bots.privacy import cards_erase, cards_export
         from customers.privacy import privacy_register
         from customers.signals import customer_erased
         from retention.signals import alerts_changed
 
-        if not settings.TELEGRAM_BOT_TOKEN:
-            log.info("TELEGRAM_BOT_TOKEN is not set: running without the chat bot")
+        worker_ready.connect(_say_if_without_bot, dispatch_uid="bots.say_if_without_bot")
         alerts_changed.connect(_push_cards, dispatch_uid="bots.push_cards")
         privacy_register(section="bots", export=cards_export, erase=cards_erase)
         customer_erased.connect(_redraw_cards, dispatch_uid="bots.redraw_cards")
+
+
+def _say_if_without_bot(**kwargs) -> None:
+    """Said once by a starting worker, the process that would push the cards, rather than
+    by every management command."""
+    from django.conf import settings
+
+    if not settings.TELEGRAM_BOT_TOKEN:
+        log.info("TELEGRAM_BOT_TOKEN is not set: this worker pushes no alert cards to chat")
 
 
 def _push_cards(sender, alert_ids, **kwargs) -> None:
