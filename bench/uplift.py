@@ -229,16 +229,18 @@ def test_week(day: dt.date, *, window: int, budget_share: float, seed: int) -> d
     by_risk = np.argsort(-frame["probability"].to_numpy(float), kind="stable")[:budget]
     by_uplift = np.argsort(-score, kind="stable")[:budget]
     types = np.array([o.offer_type for o in options])
-    groups = {}
-    for name, rows in (("risk", by_risk), ("uplift", by_uplift)):
-        pairs = pd.DataFrame({"customer_id": ids[rows], "offer_type": types[best[rows]]})
-        groups[name] = true_offer_effects(pairs, as_of=day, window_days=window)
+    # Every customer with every offer, read once: row i * len(types) + j is customer i
+    # with offer j, so each targeting's coupons are rows of it.
     every = pd.DataFrame(
         {"customer_id": np.repeat(ids, len(types)), "offer_type": np.tile(types, len(ids))}
     )
-    effects = true_offer_effects(every, as_of=day, window_days=window)["effect"].to_numpy()
-    effects = effects.reshape(len(ids), len(types))
+    truth = true_offer_effects(every, as_of=day, window_days=window)
+    effects = truth["effect"].to_numpy().reshape(len(ids), len(types))
     best_true = effects.max(axis=1)
+    groups = {
+        name: truth.iloc[rows * len(types) + best[rows]].reset_index(drop=True)
+        for name, rows in (("risk", by_risk), ("uplift", by_uplift))
+    }
     rng = np.random.default_rng(seed)
     a, b = groups["uplift"]["effect"].to_numpy(), groups["risk"]["effect"].to_numpy()
     draws = np.array(
