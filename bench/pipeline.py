@@ -1,7 +1,8 @@
 """From scores to stored alerts and proposals, and outbox throughput, at a million customers.
 
 Uses the shop of ``bench/score.py`` (database ``bench_score``; run that first) and its
-latest scoring run (scoring again if the run kept no feature frame). Prints:
+latest scoring run (scoring again if the run kept no feature frame, or its file is not in
+this checkout). Prints:
 
 1. the seconds from the end of the scoring run to every case and proposed intervention
    being stored and the day's to-do lists planned, with the default rules and one
@@ -46,7 +47,8 @@ def scored_run():
     from ml.selectors import latest_run
 
     run = latest_run()
-    if run is None or not run.frame:
+    # The database outlives a checkout: another checkout's run has its frame in that one's var/.
+    if run is None or not run.frame or not run.frame.storage.exists(run.frame.name):
         subprocess.run([sys.executable, str(ROOT / "bench/score.py"), "--score-only"], check=True)
         run = latest_run()
     return run
